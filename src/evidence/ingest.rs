@@ -1,0 +1,142 @@
+//! JSON Lines ingest: all-or-nothing per run, idempotent on event id, batched inserts.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::chain::{self, ChainHead};
+use super::event::{Event, parse_line};
+use super::{Store, hash_of};
+use crate::{Error, Result};
+
+/// Rows per INSERT: 10 parameters each keeps a statement under SQLite's 32,766 bound parameters.
+const BATCH: usize = 2_000;
+
+/// What one ingest run did.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngestReport {
+    /// Events appended to the chain.
+    pub accepted: u64,
+    /// Events skipped because their id was already stored (or repeated in this run).
+    pub duplicates: u64,
+    pub head: ChainHead,
+}
+
+impl Store {
+    /// Appends the events of a JSON Lines stream (blank lines are skipped).
+    ///
+    /// One transaction for the whole run: a malformed line fails it with the line number and the
+    /// reason, and nothing of the run is stored. An id already stored, or seen earlier in the run,
+    /// is skipped and counted; the first stored version stays.
+    pub async fn ingest(&self, input: impl BufRead) -> Result<IngestReport> {
+        // IMMEDIATE takes the write lock now, so the head read below cannot go stale.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut head = head_in(&mut tx).await?;
+        let mut seen = HashSet::new();
+        let mut report = IngestReport {
+            accepted: 0,
+            duplicates: 0,
+            head: head.clone(),
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        for (index, line) in input.lines().enumerate() {
+            let line_no = index as u64 + 1;
+            let line = line.map_err(Error::ReadEvents)?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event = parse_line(&line).map_err(|reason| Error::InvalidEvent {
+                line: line_no,
+                reason,
+            })?;
+            if !seen.insert(event.id.clone()) {
+                report.duplicates += 1;
+                continue;
+            }
+            batch.push(event);
+            if batch.len() == BATCH {
+                append(&mut tx, &mut head, &mut batch, &mut report).await?;
+            }
+        }
+        append(&mut tx, &mut head, &mut batch, &mut report).await?;
+        tx.commit().await?;
+        report.head = head;
+        Ok(report)
+    }
+}
+
+async fn head_in(conn: &mut SqliteConnection) -> Result<ChainHead> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(match row {
+        Some(row) => ChainHead {
+            seq: row.try_get(0)?,
+            hash: hash_of(row.try_get(1)?)?,
+        },
+        None => ChainHead {
+            seq: 0,
+            hash: chain::GENESIS,
+        },
+    })
+}
+
+/// Drops already-stored ids from `batch`, chains the rest after `head` and inserts them.
+async fn append(
+    conn: &mut SqliteConnection,
+    head: &mut ChainHead,
+    batch: &mut Vec<Event>,
+    report: &mut IngestReport,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut lookup =
+        QueryBuilder::<Sqlite>::new("SELECT event_id FROM audit_events WHERE event_id IN (");
+    let mut ids = lookup.separated(", ");
+    for event in batch.iter() {
+        ids.push_bind(event.id.as_str());
+    }
+    lookup.push(")");
+    let stored: HashSet<String> = lookup
+        .build()
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let before = batch.len();
+    batch.retain(|e| !stored.contains(&e.id));
+    report.duplicates += (before - batch.len()) as u64;
+    if batch.is_empty() {
+        return Ok(());
+    }
+
+    let mut rows = Vec::with_capacity(batch.len());
+    for event in batch.drain(..) {
+        let seq = head.seq + 1;
+        let hash = chain::link(&head.hash, seq, &event);
+        rows.push((seq, head.hash, hash, event));
+        *head = ChainHead { seq, hash };
+    }
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) ",
+    );
+    insert.push_values(rows.iter(), |mut row, (seq, prev, hash, e)| {
+        row.push_bind(*seq)
+            .push_bind(e.id.as_str())
+            .push_bind(e.occurred_at)
+            .push_bind(e.event_type.as_str())
+            .push_bind(e.actor.as_deref())
+            .push_bind(e.outcome.as_deref())
+            .push_bind(e.resource.as_deref())
+            .push_bind(e.attributes.as_deref())
+            .push_bind(prev.as_slice())
+            .push_bind(hash.as_slice());
+    });
+    insert.build().execute(&mut *conn).await?;
+    report.accepted += rows.len() as u64;
+    Ok(())
+}

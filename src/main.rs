@@ -1,0 +1,235 @@
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use jiff::Timestamp;
+use soc2_operator::crd::State;
+use soc2_operator::evidence::{self, OpenMode, Store};
+use soc2_operator::{crd, demo, manifests, offline, posture};
+
+/// Live SOC 2 evidence from an AI-agent audit trail.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Plain, env = "SOC2_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print both CustomResourceDefinitions as YAML.
+    Crd,
+    /// Append JSON Lines audit events to the evidence store (all or nothing).
+    Ingest {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A JSON Lines file, or - for standard input.
+        file: PathBuf,
+    },
+    /// Evaluate Soc2Requirements from files against the evidence store, no cluster needed.
+    Evaluate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Files or directories of YAML resources (multi-document allowed).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Evaluate as of this instant (RFC 3339), ignoring later events.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        #[arg(short, long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+        /// Exit with status 3 when any requirement is this state or worse.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
+    },
+    /// Write realistic demo audit events as JSON Lines, ending now (or at --at).
+    DemoData {
+        #[arg(long, default_value_t = 60)]
+        days: u32,
+        #[arg(long, default_value_t = 300)]
+        events_per_day: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// End of the generated history (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// Output file; default standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Evidence store URL.
+    #[arg(long, env = "SOC2_EVIDENCE", default_value = evidence::DEFAULT_URL)]
+    evidence: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Amber,
+    Red,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Crd => print!("{}", crd::crds_yaml()),
+        Command::Ingest { store, file } => {
+            let store = Store::open(&store.evidence, OpenMode::Create).await?;
+            let report = if file.as_os_str() == "-" {
+                store.ingest(std::io::stdin().lock()).await
+            } else {
+                let reader = std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?;
+                store.ingest(BufReader::new(reader)).await
+            }
+            .with_context(|| format!("ingesting {}: nothing was stored", file.display()))?;
+            println!(
+                "ingested {} events ({} duplicates skipped); chain head #{} {}",
+                report.accepted,
+                report.duplicates,
+                report.head.seq,
+                hex::encode(report.head.hash)
+            );
+        }
+        Command::Evaluate {
+            store,
+            paths,
+            at,
+            output,
+            fail_on,
+        } => {
+            let found = manifests::load(&paths)?;
+            let at = at.unwrap_or_else(Timestamp::now);
+            let opened = Store::open(&store.evidence, OpenMode::Existing)
+                .await
+                .map_err(|e| e.to_string());
+            let evaluated =
+                offline::evaluate(opened.as_ref().map_err(Clone::clone), found, at).await;
+            print_evaluated(&evaluated, output, at)?;
+            if let Some(reason) = evaluated.outage {
+                anyhow::bail!("{reason}: every requirement is Unknown");
+            }
+            let worst_allowed = match fail_on {
+                Some(FailOn::Amber) => State::Green,
+                Some(FailOn::Red) => State::Amber,
+                None => State::Unknown,
+            };
+            let failing = evaluated.requirements.iter().any(|r| {
+                r.status
+                    .as_ref()
+                    .and_then(|s| s.state)
+                    .is_some_and(|s| s > worst_allowed && s != State::Unknown)
+            });
+            if failing {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        Command::DemoData {
+            days,
+            events_per_day,
+            seed,
+            at,
+            output,
+        } => {
+            let options = demo::DemoOptions {
+                days,
+                events_per_day,
+                seed,
+                end: at.unwrap_or_else(Timestamp::now),
+            };
+            let written = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    demo::write_events(&options, &mut BufWriter::new(file))?
+                }
+                None => {
+                    demo::write_events(&options, &mut BufWriter::new(std::io::stdout().lock()))?
+                }
+            };
+            tracing::info!(events = written, days, "demo evidence written");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_evaluated(evaluated: &offline::Evaluated, output: Output, at: Timestamp) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        Output::Table => {
+            write!(
+                stdout,
+                "{}",
+                posture::table::requirements_table(&evaluated.requirements, at)
+            )?;
+            if !evaluated.reports.is_empty() {
+                write!(
+                    stdout,
+                    "\n{}",
+                    posture::table::reports_table(&evaluated.reports, at)
+                )?;
+            }
+        }
+        Output::Json | Output::Yaml => {
+            let mut items = Vec::new();
+            for r in &evaluated.requirements {
+                items.push(serde_json::to_value(r)?);
+            }
+            for r in &evaluated.reports {
+                items.push(serde_json::to_value(r)?);
+            }
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            if output == Output::Json {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&list)?)?;
+            } else {
+                write!(stdout, "{}", serde_saphyr::to_string(&list)?)?;
+            }
+        }
+    }
+    Ok(())
+}
