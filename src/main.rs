@@ -127,7 +127,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                     .with_context(|| format!("opening {}", file.display()))?;
                 store.ingest(BufReader::new(reader)).await
             }
-            .with_context(|| format!("ingesting {}: nothing was stored", file.display()))?;
+            .with_context(|| format!("ingesting {}: nothing was stored", source_name(&file)))?;
             println!(
                 "ingested {} events ({} duplicates skipped); chain head #{} {}",
                 report.accepted,
@@ -232,4 +232,12 @@ fn print_evaluated(evaluated: &offline::Evaluated, output: Output, at: Timestamp
         }
     }
     Ok(())
+}
+
+fn source_name(file: &std::path::Path) -> String {
+    if file.as_os_str() == "-" {
+        "standard input".into()
+    } else {
+        file.display().to_string()
+    }
 }

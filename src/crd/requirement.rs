@@ -1,3 +1,6 @@
+// Each `printcolumn(...)` repeats the same keys, which clippy mistakes for duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;

@@ -1,0 +1,432 @@
+//! The binary as a user runs it: demo data → ingest → evaluate, and every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const END: &str = "2026-12-01T00:00:00Z";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
+    c.env_remove("SOC2_EVIDENCE").env("RUST_LOG", "warn");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+struct Demo {
+    _dir: tempfile::TempDir,
+    url: String,
+    db: PathBuf,
+}
+
+/// 60 days of demo evidence ending at END, ingested into a fresh store.
+fn demo() -> Demo {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let db = dir.path().join("evidence.db");
+    let url = format!("sqlite://{}", db.display());
+    let o = run(&[
+        "demo-data",
+        "--days",
+        "60",
+        "--at",
+        END,
+        "-o",
+        events.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["ingest", "--evidence", &url, events.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("ingested "), "{}", stdout(&o));
+    Demo { _dir: dir, url, db }
+}
+
+fn evaluate_json(url: &str, at: &str) -> Value {
+    let o = run(&[
+        "evaluate",
+        "--evidence",
+        url,
+        "-f",
+        examples().to_str().unwrap(),
+        "--at",
+        at,
+        "-o",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn states(list: &Value) -> Vec<(String, String)> {
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["kind"] == "Soc2Requirement")
+        .map(|i| {
+            (
+                i["spec"]["id"].as_str().unwrap().to_string(),
+                i["status"]["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn event_count(db: &Path) -> String {
+    let o = Command::new("sqlite3")
+        .arg(db)
+        .arg("SELECT COUNT(*) FROM audit_events")
+        .output()
+        .unwrap();
+    stdout(&o).trim().to_string()
+}
+
+#[test]
+fn the_demo_shows_green_amber_and_red() {
+    let demo = demo();
+    let list = evaluate_json(&demo.url, END);
+    assert_eq!(list["apiVersion"], "v1");
+    assert_eq!(list["kind"], "List");
+    let want: Vec<(String, String)> = [
+        ("CC2.1", "Green"),
+        ("CC5.2", "Green"),
+        ("CC6.1", "Green"),
+        ("CC6.6", "Green"),
+        ("CC7.2", "Green"),
+        ("CC7.3", "Amber"),
+        ("CC7.4", "Red"),
+        ("CC8.1", "Green"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(states(&list), want);
+
+    let cc66 = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["spec"]["id"] == "CC6.6")
+        .unwrap();
+    let status = &cc66["status"];
+    assert_eq!(status["coverage"], "65/65");
+    assert_eq!(status["evaluatedAt"], END);
+    assert_eq!(status["recentEvents"].as_array().unwrap().len(), 10);
+    assert!(
+        status["query"]["sql"]
+            .as_str()
+            .unwrap()
+            .contains("event_type = ?")
+    );
+    assert!(
+        status["query"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "policy.decision")
+    );
+    let conditions: Vec<_> = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].clone(), c["reason"].clone()))
+        .collect();
+    assert!(conditions.contains(&("Ready".into(), "Evaluated".into())));
+    assert!(conditions.contains(&("Compliant".into(), "EvidenceCurrent".into())));
+
+    let report = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "PostureReport")
+        .unwrap();
+    assert_eq!(report["status"]["state"], "Amber");
+    assert_eq!(
+        report["status"]["summary"],
+        serde_json::json!({"total": 8, "green": 6, "amber": 1, "red": 1, "unknown": 0})
+    );
+}
+
+#[test]
+fn the_table_has_the_printer_columns() {
+    let demo = demo();
+    let o = run(&[
+        "evaluate",
+        "--evidence",
+        &demo.url,
+        "-f",
+        examples().join("requirements").to_str().unwrap(),
+        "--at",
+        END,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 9, "{text}");
+    let header: Vec<&str> = lines[0]
+        .split("   ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "ID",
+            "STATE",
+            "COVERAGE",
+            "EVENTS",
+            "LAST EVIDENCE",
+            "GREEN SINCE",
+            "AGE"
+        ]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("cc7-4") && l.contains("Red") && l.contains("0/10")),
+        "{text}"
+    );
+
+    let o = run(&[
+        "evaluate",
+        "--evidence",
+        &demo.url,
+        "-f",
+        examples().to_str().unwrap(),
+        "--at",
+        END,
+        "-o",
+        "yaml",
+    ]);
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("kind: List"));
+}
+
+#[test]
+fn at_evaluates_the_past_and_ignores_later_events() {
+    let demo = demo();
+    // 45 days before the end, change management still had evidence (it stopped 40 days before).
+    let past = evaluate_json(&demo.url, "2026-10-17T00:00:00Z");
+    let cc74 = states(&past)
+        .into_iter()
+        .find(|(id, _)| id == "CC7.4")
+        .unwrap();
+    assert_ne!(cc74.1, "Red");
+    let items = past["items"].as_array().unwrap();
+    for item in items.iter().filter(|i| i["kind"] == "Soc2Requirement") {
+        if let Some(last) = item["status"]["lastEvidenceAt"].as_str() {
+            assert!(last < "2026-10-17T00:00:00Z", "{last}");
+        }
+    }
+    // Before any evidence at all: every requirement is Red (the store was read, nothing was there).
+    let before = evaluate_json(&demo.url, "2026-01-01T00:00:00Z");
+    assert!(states(&before).iter().all(|(_, s)| s == "Red"));
+}
+
+#[test]
+fn fail_on_gates_a_pipeline() {
+    let demo = demo();
+    let f = examples().join("requirements");
+    let o = run(&[
+        "evaluate",
+        "--evidence",
+        &demo.url,
+        "-f",
+        f.to_str().unwrap(),
+        "--at",
+        END,
+        "--fail-on",
+        "red",
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    let green = f.join("cc6-6.yaml");
+    let o = run(&[
+        "evaluate",
+        "--evidence",
+        &demo.url,
+        "-f",
+        green.to_str().unwrap(),
+        "--at",
+        END,
+        "--fail-on",
+        "amber",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn a_malformed_event_file_fails_whole_and_changes_nothing() {
+    let demo = demo();
+    let before = event_count(&demo.db);
+    let cases = [
+        (
+            "{\"id\":\"n1\",\"occurredAt\":\"2026-12-01T00:00:00Z\",\"type\":\"x\"}\nnot json\n",
+            "line 2",
+            "expected",
+        ),
+        (
+            "{\"id\":\"n1\",\"occurredAt\":\"2026-12-01T00:00:00Z\",\"type\":\"x\"}\n\n{\"id\":\"n2\",\"occurredAt\":\"2026-12-01T00:00:00Z\"}\n",
+            "line 3",
+            "missing field `type`",
+        ),
+    ];
+    for (input, line, reason) in cases {
+        let mut child = bin()
+            .args(["ingest", "--evidence", &demo.url, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains(line) && err.contains(reason) && err.contains("nothing was stored"),
+            "{err}"
+        );
+        assert_eq!(event_count(&demo.db), before);
+    }
+    let o = run(&[
+        "ingest",
+        "--evidence",
+        &demo.url,
+        "/nonexistent/events.jsonl",
+    ]);
+    assert!(!o.status.success() && stderr(&o).contains("/nonexistent/events.jsonl"));
+}
+
+#[test]
+fn bad_requirement_files_are_rejected_with_the_field() {
+    let demo = demo();
+    let good = std::fs::read_to_string(examples().join("requirements/cc6-6.yaml")).unwrap();
+    let cases = [
+        (
+            good.replace("  window: 30d", "  window: 30d\n  windw: 30d"),
+            "unknown field `windw`",
+        ),
+        (
+            good.replace("window: 30d", "window: 30 days"),
+            "spec.window: invalid duration \"30 days\"",
+        ),
+        (
+            good.replace("    cadence: 7d", "    cadence: 31d"),
+            "cadence 31d is longer than the window 30d",
+        ),
+        (
+            good[..good.find("  controls:").unwrap()].to_string() + "  controls: []\n",
+            "at least one control",
+        ),
+        (good.replace("id: CC6.6", "id: CC66"), "spec.id"),
+    ];
+    for (text, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(&path, text).unwrap();
+        let o = run(&[
+            "evaluate",
+            "--evidence",
+            &demo.url,
+            "-f",
+            path.to_str().unwrap(),
+        ]);
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(
+            err.contains("bad.yaml") && err.contains(want),
+            "want {want:?} in {err}"
+        );
+        assert!(stdout(&o).is_empty(), "nothing printed for invalid input");
+    }
+}
+
+#[test]
+fn an_unreadable_store_is_unknown_not_red() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = format!("sqlite://{}", dir.path().join("typo.db").display());
+    let o = run(&[
+        "evaluate",
+        "--evidence",
+        &missing,
+        "-f",
+        examples().to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("typo.db"), "{}", stderr(&o));
+    assert!(!dir.path().join("typo.db").exists());
+    let list: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for (_, state) in states(&list) {
+        assert_eq!(state, "Unknown");
+    }
+    let first = &list["items"][0]["status"]["conditions"];
+    assert!(
+        first.to_string().contains("EvidenceStoreUnavailable"),
+        "{first}"
+    );
+
+    let o = run(&[
+        "ingest",
+        "--evidence",
+        "sqlite:///nonexistent-dir/e.db",
+        "-",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("/nonexistent-dir/e.db"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn crd_prints_the_checked_in_crds() {
+    let o = run(&["crd"]);
+    let on_disk =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/crds.yaml"))
+            .unwrap();
+    assert_eq!(
+        stdout(&o),
+        on_disk,
+        "crds/ is stale: cargo run -- crd > crds/crds.yaml"
+    );
+}
+
+#[test]
+fn the_documented_python_verifier_accepts_the_store() {
+    let demo = demo();
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/evidence-chain.md")).unwrap();
+    let start = doc.find("```python\n").unwrap() + "```python\n".len();
+    let script = doc[start..][..doc[start..].find("```").unwrap()].replace("\"soc2-evidence.db\"", &format!("{:?}", demo.db));
+    let o = Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let head = stdout(&o);
+    let ingest = run(&["ingest", "--evidence", &demo.url, "/dev/null"]);
+    let ours = stdout(&ingest);
+    let ours_hash = ours.trim().rsplit(' ').next().unwrap();
+    assert_eq!(head.trim(), format!("chain ok, head {ours_hash}"));
+}

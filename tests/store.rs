@@ -1,0 +1,297 @@
+//! The SQLite evidence store: ingest, the chain, and the evaluation query against the pure rule.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use soc2_operator::Error;
+use soc2_operator::crd::Soc2RequirementSpec;
+use soc2_operator::evidence::chain::{self, GENESIS};
+use soc2_operator::evidence::event::Event;
+use soc2_operator::evidence::{OpenMode, Store};
+use soc2_operator::posture::{ControlCounts, Window, interval_count, interval_of, timestamp};
+use sqlx::Row;
+
+const DAY: i64 = 86_400_000_000;
+
+async fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(&url(dir), OpenMode::Create).await.unwrap()
+}
+
+fn url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("evidence.db").display())
+}
+
+fn line(id: &str, t: i64, event_type: &str, outcome: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","occurredAt":"{}","type":"{event_type}","outcome":"{outcome}","attributes":{{"n":1}}}}"#,
+        timestamp(t)
+    )
+}
+
+async fn count(dir: &tempfile::TempDir) -> i64 {
+    let pool = sqlx::SqlitePool::connect(&url(dir)).await.unwrap();
+    sqlx::query("SELECT COUNT(*) FROM audit_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn ingest_is_idempotent_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir).await;
+    let input: String = (0..5)
+        .map(|i| line(&format!("e{i}"), i * DAY, "t", "ok") + "\n")
+        .collect();
+    let first = s.ingest(input.as_bytes()).await.unwrap();
+    assert_eq!(
+        (first.accepted, first.duplicates, first.head.seq),
+        (5, 0, 5)
+    );
+    let again = format!(
+        "{input}{}\n\n{}\n",
+        line("e9", 9, "t", "ok"),
+        line("e9", 9, "t", "ok")
+    );
+    let second = s.ingest(again.as_bytes()).await.unwrap();
+    assert_eq!(
+        (second.accepted, second.duplicates, second.head.seq),
+        (1, 6, 6)
+    );
+    assert_eq!(count(&dir).await, 6);
+}
+
+#[tokio::test]
+async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir).await;
+    s.ingest(line("before", 1, "t", "ok").as_bytes())
+        .await
+        .unwrap();
+    let head = s.head().await.unwrap();
+    // 4,500 good lines (more than two insert batches), then one without a type.
+    let mut input: String = (0..4_500)
+        .map(|i| line(&format!("g{i}"), i, "t", "ok") + "\n")
+        .collect();
+    input.push_str(r#"{"id":"bad","occurredAt":"2026-12-01T00:00:00Z"}"#);
+    input.push('\n');
+    let err = s.ingest(input.as_bytes()).await.unwrap_err();
+    match &err {
+        Error::InvalidEvent { line, reason } => {
+            assert_eq!(*line, 4_501);
+            assert!(reason.contains("missing field `type`"), "{reason}");
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "line 4501: missing field `type` (column 48)"
+    );
+    assert_eq!(count(&dir).await, 1);
+    assert_eq!(s.head().await.unwrap(), head);
+}
+
+#[tokio::test]
+async fn the_chain_links_every_stored_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir).await;
+    let input: String = (0..3_000)
+        .map(|i| line(&format!("e{i}"), i * 1000, "t", "ok") + "\n")
+        .collect();
+    let report = s.ingest(input.as_bytes()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url(&dir)).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash FROM audit_events ORDER BY seq",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut prev = GENESIS;
+    for (i, row) in rows.iter().enumerate() {
+        let seq: i64 = row.get(0);
+        assert_eq!(seq, i as i64 + 1);
+        let event = Event {
+            id: row.get(1),
+            occurred_at: row.get(2),
+            event_type: row.get(3),
+            actor: row.get(4),
+            outcome: row.get(5),
+            resource: row.get(6),
+            attributes: row.get(7),
+        };
+        assert_eq!(event.attributes.as_deref(), Some(r#"{"n":1}"#));
+        let stored_prev: Vec<u8> = row.get(8);
+        assert_eq!(stored_prev, prev);
+        let hash = chain::link(&prev, seq, &event);
+        let stored: Vec<u8> = row.get(9);
+        assert_eq!(stored, hash, "seq {seq}");
+        prev = hash;
+    }
+    assert_eq!(report.head.hash, prev);
+}
+
+#[tokio::test]
+async fn the_log_is_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir).await;
+    s.ingest(line("e1", 1, "t", "ok").as_bytes()).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&url(&dir)).await.unwrap();
+    let update = sqlx::query("UPDATE audit_events SET outcome = 'x'")
+        .execute(&pool)
+        .await;
+    assert!(update.unwrap_err().to_string().contains("append-only"));
+    let delete = sqlx::query("DELETE FROM audit_events").execute(&pool).await;
+    assert!(delete.unwrap_err().to_string().contains("append-only"));
+}
+
+#[tokio::test]
+async fn a_missing_store_is_an_error_for_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Store::open(&url(&dir), OpenMode::Existing)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("evidence.db"), "{err}");
+    assert!(
+        !dir.path().join("evidence.db").exists(),
+        "a reader must not create an empty store"
+    );
+    let err = Store::open("sqlite:///nonexistent-dir/x.db", OpenMode::Create)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("/nonexistent-dir/x.db"), "{err}");
+    let err = Store::open("mysql://x", OpenMode::Create)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported evidence store URL"),
+        "{err}"
+    );
+}
+
+fn spec(window: &str, cadences: &[&str]) -> Soc2RequirementSpec {
+    let mut yaml = format!("id: CC7.3\ntitle: t\nwindow: {window}\ncontrols:\n");
+    for (i, cadence) in cadences.iter().enumerate() {
+        yaml.push_str(&format!(
+            "- {{name: c{i}, cadence: {cadence}, evidence: {{eventTypes: [t{i}, shared], outcomes: [ok]}}}}\n"
+        ));
+    }
+    serde_saphyr::from_str(&yaml).unwrap()
+}
+
+/// The straightforward answer: every event's interval by the pure rule.
+fn expected(
+    spec: &Soc2RequirementSpec,
+    window: &Window,
+    events: &[(i64, String, String)],
+) -> Vec<ControlCounts> {
+    spec.controls
+        .iter()
+        .map(|control| {
+            let cadence = spec.cadence_of(control).micros();
+            let mut counts = ControlCounts {
+                per_interval: BTreeMap::new(),
+                last_at: None,
+            };
+            for (t, event_type, outcome) in events {
+                let selected = control.evidence.event_types.contains(event_type)
+                    && control.evidence.outcomes.contains(outcome);
+                if let (true, Some(i)) = (selected, interval_of(window, cadence, *t)) {
+                    assert!(i < interval_count(window, cadence));
+                    *counts.per_interval.entry(i).or_default() += 1;
+                    counts.last_at = counts.last_at.max(Some(*t));
+                }
+            }
+            counts
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_query_agrees_with_the_pure_interval_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&dir).await;
+    let now: i64 = "2026-12-01T00:00:00Z"
+        .parse::<Timestamp>()
+        .unwrap()
+        .as_microsecond();
+    let mut rng = fastrand::Rng::with_seed(42);
+    // Edges first (interval starts and ends, the window's start, now, the future), then noise.
+    let mut times: Vec<i64> = Vec::new();
+    for k in 0..=31 {
+        times.extend([now - k * DAY, now - k * DAY - 1, now - k * DAY + 1]);
+    }
+    times.extend([
+        now - 7 * DAY,
+        now - 28 * DAY,
+        now - 30 * DAY,
+        now - 30 * DAY - 1,
+        now + DAY,
+    ]);
+    times.extend((0..3_000).map(|_| now - rng.i64(-DAY..35 * DAY)));
+    let types = ["t0", "t1", "t2", "shared", "other"];
+    let outcomes = ["ok", "ok", "fail"];
+    let events: Vec<(i64, String, String)> = times
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                types[rng.usize(0..types.len())].to_string(),
+                outcomes[rng.usize(0..3)].to_string(),
+            )
+        })
+        .collect();
+    let input: String = events
+        .iter()
+        .enumerate()
+        .map(|(i, (t, ty, out))| line(&format!("e{i}"), *t, ty, out) + "\n")
+        .collect();
+    s.ingest(input.as_bytes()).await.unwrap();
+
+    for (window, cadences) in [
+        ("30d", vec!["1d", "7d", "30d"]),
+        ("30d", vec!["12h", "4d"]),
+        ("10d", vec!["3d"]),
+        ("1w", vec!["1w", "5h"]),
+    ] {
+        let spec = spec(window, &cadences);
+        for at in [now, now - DAY / 3, now - 7 * DAY - 1] {
+            let w = Window::ending_at(timestamp(at), &spec.window);
+            let observed = s.observe(&spec, &w).await.unwrap();
+            assert_eq!(
+                observed.controls,
+                expected(&spec, &w, &events),
+                "window {window} cadences {cadences:?} at {at}"
+            );
+            // Recent events: newest first, at most 10, each selected and before `at`.
+            assert!(observed.recent_events.len() == 10);
+            assert!(
+                observed
+                    .recent_events
+                    .windows(2)
+                    .all(|p| p[0].occurred_at >= p[1].occurred_at)
+            );
+            let newest = events
+                .iter()
+                .filter(|(t, _, out)| *t < at && *t >= w.start && out == "ok")
+                .filter(|(_, ty, _)| {
+                    spec.controls
+                        .iter()
+                        .any(|c| c.evidence.event_types.contains(ty))
+                })
+                .map(|(t, ..)| *t)
+                .max();
+            assert_eq!(
+                observed.recent_events[0].occurred_at.as_microsecond(),
+                newest.unwrap()
+            );
+            assert!(
+                observed
+                    .recent_events
+                    .iter()
+                    .all(|e| e.outcome.as_deref() == Some("ok") && e.hash.len() == 64)
+            );
+        }
+    }
+}
