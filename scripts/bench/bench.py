@@ -1,0 +1,66 @@
+"""Benchmark driver for scripts/bench.sh: prints figures beside a baseline measured in the same run."""
+import datetime, json, os, platform, statistics, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("BENCH_BIN", os.path.join(ROOT, "target/release/soc2-operator"))
+WORK = os.path.join(ROOT, "target/bench")
+END = "2026-12-01T00:00:00Z"
+END_US = int(datetime.datetime.fromisoformat(END.replace("Z", "+00:00")).timestamp()) * 1_000_000
+EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+RUNS = int(os.environ.get("BENCH_RUNS", "7"))
+DAYS = 60
+
+
+def timed(cmd, **kw):
+    start = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, **kw)
+    return time.perf_counter() - start, out.stdout
+
+
+def median_time(cmd, **kw):
+    times, out = [], None
+    for _ in range(RUNS):
+        t, out = timed(cmd, **kw)
+        times.append(t)
+    return statistics.median(times), out
+
+
+def main():
+    os.makedirs(WORK, exist_ok=True)
+    events = os.path.join(WORK, "events.jsonl")
+    db = os.path.join(WORK, "evidence.db")
+    for f in (db, db + "-wal", db + "-shm"):
+        if os.path.exists(f):
+            os.remove(f)
+    per_day = EVENTS // DAYS + 1
+    subprocess.run([BIN, "demo-data", "--days", str(DAYS), "--events-per-day", str(per_day), "--at", END, "-o", events],
+                   check=True, capture_output=True)
+    n = sum(1 for _ in open(events))
+    t_ingest, out = timed([BIN, "ingest", "--evidence", "sqlite://" + db, events])
+    print(f"# {n} demo events over {DAYS} days; {platform.node()}: {os.cpu_count()} cores, "
+          f"{platform.platform()}; median of {RUNS} runs", flush=True)
+    print(f"ingest: {t_ingest:.2f} s ({n / t_ingest:,.0f} events/s, with the hash chain)")
+
+    requirements = os.path.join(ROOT, "examples/requirements")
+    t_ours, out = median_time([BIN, "evaluate", "--evidence", "sqlite://" + db, "-f", requirements, "--at", END, "-o", "json"])
+    ours = sorted((i["spec"]["id"], i["status"]["state"], i["status"]["coverage"], str(i["status"]["eventsInWindow"]))
+                  for i in json.loads(out)["items"])
+
+    sql = open(os.path.join(ROOT, "scripts/bench/handwritten.sql")).read()
+    script = f".parameter set @now {END_US}\n.mode list\n.separator ,\n{sql}\n"
+    t_base, out = median_time(["sqlite3", "-batch", db], input=script.encode())
+    base = sorted(tuple(line.split(",")) for line in out.decode().splitlines() if line)
+
+    if ours != base:
+        print("DIFFERENT ANSWERS:\n ours:", ours, "\n hand-written:", base)
+        sys.exit(1)
+    print("same answer from both:", ", ".join(f"{r[0]} {r[1]} {r[2]}" for r in ours))
+    print()
+    print(f"{'figure':<44} {'ours':>10} {'baseline':>10} {'ratio':>7}")
+    print(f"{'evaluate 8 requirements, ' + format(n, ',') + ' events':<44} {t_ours * 1000:>8.1f}ms {t_base * 1000:>8.1f}ms {t_ours / t_base:>6.2f}x")
+    print("  ours: `soc2-operator evaluate -o json`, whole process: open + migration check, counts, recent events;")
+    print("  baseline: scripts/bench/handwritten.sql in the sqlite3 CLI, whole process, same covering index")
+
+
+if __name__ == "__main__":
+    main()
