@@ -6,9 +6,11 @@
 //! - [`manifests`]: reading resources from YAML files, as a GitOps repository holds them.
 //! - [`demo`]: realistic demo evidence.
 
+pub mod controller;
 pub mod crd;
 pub mod demo;
 pub mod evidence;
+pub mod http;
 pub mod manifests;
 pub mod offline;
 pub mod posture;

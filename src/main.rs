@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use soc2_operator::crd::State;
 use soc2_operator::evidence::{self, OpenMode, Store};
-use soc2_operator::{crd, demo, manifests, offline, posture};
+use soc2_operator::{controller, crd, demo, manifests, offline, posture};
 
 /// Live SOC 2 evidence from an AI-agent audit trail.
 #[derive(Parser)]
@@ -22,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the operator against the cluster of the usual kubeconfig (in-cluster, KUBECONFIG, ~/.kube/config).
+    Run(RunArgs),
     /// Print both CustomResourceDefinitions as YAML.
     Crd,
     /// Append JSON Lines audit events to the evidence store (all or nothing).
@@ -62,6 +64,39 @@ enum Command {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    /// How soon a requirement is re-evaluated when nothing else triggers it (time passing and new
+    /// evidence show within this).
+    #[arg(long, env = "SOC2_REQUEUE_INTERVAL", default_value = "1m", value_parser = humantime::parse_duration)]
+    requeue_interval: std::time::Duration,
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "SOC2_WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "SOC2_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    http_addr: std::net::SocketAddr,
+    /// Reconcile without taking the leader Lease (a single replica only).
+    #[arg(long)]
+    disable_leader_election: bool,
+    #[arg(long, env = "SOC2_LEASE_NAME", default_value = "soc2-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (default: the pod's namespace, else the watched one, else default).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Seconds a leader's claim lasts without renewal.
+    #[arg(long, default_value_t = 15)]
+    lease_duration: u64,
+    /// Seconds before expiry that the leader renews.
+    #[arg(long, default_value_t = 5)]
+    lease_grace: u64,
+    /// This replica's name in Events and the Lease (default: host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -117,6 +152,7 @@ fn init_tracing(format: LogFormat) {
 
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Run(args) => run_operator(args).await?,
         Command::Crd => print!("{}", crd::crds_yaml()),
         Command::Ingest { store, file } => {
             let store = Store::open(&store.evidence, OpenMode::Create).await?;
@@ -196,6 +232,45 @@ async fn run(command: Command) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn run_operator(args: RunArgs) -> Result<()> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster, KUBECONFIG or ~/.kube/config)")?;
+    let identity = args.identity.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let leadership = (!args.disable_leader_election).then(|| controller::Leadership {
+        lease_name: args.lease_name,
+        namespace: args
+            .lease_namespace
+            .or(args.watch_namespace.clone())
+            .unwrap_or_else(|| "default".into()),
+        duration: args.lease_duration,
+        grace: args.lease_grace,
+    });
+    let config = controller::Config {
+        evidence: args.store.evidence,
+        requeue: args.requeue_interval,
+        namespace: args.watch_namespace,
+        identity,
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
+            tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+            tracing::info!("shutting down");
+            shutdown.cancel();
+        });
+    }
+    controller::run(client, config, args.http_addr, leadership, shutdown).await?;
+    Ok(())
 }
 
 fn print_evaluated(evaluated: &offline::Evaluated, output: Output, at: Timestamp) -> Result<()> {

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use crate::crd::{PostureReport, Soc2Requirement};
 use crate::evidence::Store;
 use crate::manifests::Manifests;
-use crate::posture::{StoreOutage, Window, report_status, requirement_status};
+use crate::posture::{Unobserved, Window, report_status, requirement_status};
 
 /// The resources with their computed status.
 #[derive(Clone, Debug)]
@@ -39,7 +39,11 @@ pub async fn evaluate(
         if let Err(reason) = &observed {
             outage.get_or_insert_with(|| reason.clone());
         }
-        let status = requirement_status(requirement, at, observed.map_err(StoreOutage));
+        let status = requirement_status(
+            requirement,
+            at,
+            observed.map_err(Unobserved::StoreUnavailable),
+        );
         requirement.status = Some(status);
     }
     let reports = manifests

@@ -419,10 +419,18 @@ fn crd_prints_the_checked_in_crds() {
 #[test]
 fn the_documented_python_verifier_accepts_the_store() {
     let demo = demo();
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/evidence-chain.md")).unwrap();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/evidence-chain.md"),
+    )
+    .unwrap();
     let start = doc.find("```python\n").unwrap() + "```python\n".len();
-    let script = doc[start..][..doc[start..].find("```").unwrap()].replace("\"soc2-evidence.db\"", &format!("{:?}", demo.db));
-    let o = Command::new("python3").arg("-c").arg(&script).output().unwrap();
+    let script = doc[start..][..doc[start..].find("```").unwrap()]
+        .replace("\"soc2-evidence.db\"", &format!("{:?}", demo.db));
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let head = stdout(&o);
     let ingest = run(&["ingest", "--evidence", &demo.url, "/dev/null"]);

@@ -16,7 +16,7 @@ mod status;
 pub mod table;
 
 pub use report::{report_status, selects};
-pub use status::{StoreOutage, requirement_status};
+pub use status::{Unobserved, requirement_status};
 
 use std::collections::BTreeMap;
 

@@ -6,16 +6,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use super::{Judgement, Observation, Window, judge, timestamp};
 use crate::crd::{ControlStatus, Soc2Requirement, Soc2RequirementStatus, State};
 
-/// Why no observation could be made: the store could not be read.
+/// Why a requirement could not be observed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoreOutage(pub String);
+pub enum Unobserved {
+    /// The evidence store could not be read (the reason).
+    StoreUnavailable(String),
+    /// The spec breaks a rule the schema cannot express, e.g. a cadence longer than the window.
+    InvalidSpec(String),
+}
 
 /// The status of `requirement` at `at`, given what the store returned (or why it could not).
 /// The previous status (on the object) keeps condition transition times and `greenSince`.
 pub fn requirement_status(
     requirement: &Soc2Requirement,
     at: Timestamp,
-    observed: Result<Observation, StoreOutage>,
+    observed: Result<Observation, Unobserved>,
 ) -> Soc2RequirementStatus {
     let spec = &requirement.spec;
     let previous = requirement.status.clone().unwrap_or_default();
@@ -57,19 +62,27 @@ pub fn requirement_status(
             );
             (status, ready, compliance(requirement, &judgement))
         }
-        // An outage says nothing about the evidence: keep only what stays true.
-        Err(StoreOutage(reason)) => {
+        // Neither says anything about the evidence: keep only what stays true.
+        Err(unobserved) => {
             let status = Soc2RequirementStatus {
                 state: Some(State::Unknown),
                 last_evidence_at: previous.last_evidence_at,
                 ..Default::default()
             };
-            let message = format!("The evidence store could not be read: {reason}");
-            let ready = ("False", "EvidenceStoreUnavailable", message.clone());
+            let (reason, message) = match unobserved {
+                Unobserved::StoreUnavailable(why) => (
+                    "EvidenceStoreUnavailable",
+                    format!("The evidence store could not be read: {why}"),
+                ),
+                Unobserved::InvalidSpec(why) => (
+                    "InvalidSpec",
+                    format!("The spec cannot be evaluated: {why}"),
+                ),
+            };
             (
                 status,
-                ready,
-                ("Unknown", "EvidenceStoreUnavailable", message),
+                ("False", reason, message.clone()),
+                ("Unknown", reason, message),
             )
         }
     };
@@ -189,7 +202,7 @@ mod tests {
         r
     }
 
-    fn observed(hitl: &[(u32, u64)], drill: &[(u32, u64)]) -> Result<Observation, StoreOutage> {
+    fn observed(hitl: &[(u32, u64)], drill: &[(u32, u64)]) -> Result<Observation, Unobserved> {
         let counts = |b: &[(u32, u64)]| ControlCounts {
             per_interval: b.iter().copied().collect::<BTreeMap<_, _>>(),
             last_at: (!b.is_empty()).then_some(1_000),
@@ -255,7 +268,11 @@ mod tests {
         ));
         r.status.as_mut().unwrap().green_since = Some(t0);
         let t1: Timestamp = "2026-12-01T00:05:00Z".parse().unwrap();
-        let s = requirement_status(&r, t1, Err(StoreOutage("connection refused".into())));
+        let s = requirement_status(
+            &r,
+            t1,
+            Err(Unobserved::StoreUnavailable("connection refused".into())),
+        );
         assert_eq!(s.state, Some(State::Unknown));
         let ready = condition(&s, "Ready");
         assert_eq!(
@@ -270,6 +287,22 @@ mod tests {
             "an outage does not forget how long it was green"
         );
         assert_eq!(ready.last_transition_time.0, t1, "Ready flipped");
+    }
+
+    #[test]
+    fn an_invalid_spec_is_unknown_with_its_reason() {
+        let s = requirement_status(
+            &requirement(),
+            Timestamp::UNIX_EPOCH,
+            Err(Unobserved::InvalidSpec("cadence 31d".into())),
+        );
+        assert_eq!(s.state, Some(State::Unknown));
+        let ready = condition(&s, "Ready");
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
+        assert!(ready.message.contains("cadence 31d"));
     }
 
     #[test]

@@ -1,0 +1,155 @@
+//! The in-cluster operator: Soc2Requirement and PostureReport reconcilers, gated on a leader
+//! Lease. Each reconciler reads as fetch → evaluate → write status → publish events → requeue.
+
+mod metrics;
+mod report;
+mod requirement;
+
+pub use metrics::Metrics;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::Store as Cache;
+use kube::{Client, ResourceExt};
+use tokio::sync::Mutex;
+
+use crate::crd::Soc2Requirement;
+use crate::evidence::{OpenMode, Store};
+
+/// Reconciler failures (a store outage is not one: it is a status).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("serialising status: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+impl Error {
+    /// A short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube",
+            Error::Serialize(_) => "serialize",
+        }
+    }
+}
+
+/// Settings of one operator process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Evidence store URL.
+    pub evidence: String,
+    /// How soon a requirement is re-evaluated when nothing else triggers it.
+    pub requeue: Duration,
+    /// Watch only this namespace (all when `None`).
+    pub namespace: Option<String>,
+    /// Name of this replica in Events and the Lease.
+    pub identity: String,
+}
+
+/// The evidence store, opened on first use and re-opened after a failure, so that an operator
+/// started before its store (or across an outage) recovers on its own.
+pub struct Evidence {
+    url: String,
+    store: Mutex<Option<Store>>,
+}
+
+impl Evidence {
+    pub fn new(url: String) -> Self {
+        Evidence {
+            url,
+            store: Mutex::new(None),
+        }
+    }
+
+    /// The open store, or why it cannot be opened.
+    pub async fn get(&self) -> Result<Store, String> {
+        let mut slot = self.store.lock().await;
+        if let Some(store) = slot.as_ref() {
+            return Ok(store.clone());
+        }
+        let store = Store::open(&self.url, OpenMode::Create)
+            .await
+            .map_err(|e| e.to_string())?;
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Forgets the open store after a failed read, so the next use re-opens it.
+    pub async fn reset(&self) {
+        self.store.lock().await.take();
+    }
+}
+
+/// Shared state of the reconcilers.
+pub struct Context {
+    pub client: Client,
+    pub evidence: Evidence,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    pub config: Config,
+    /// Cached requirements (the requirement controller's reflector), read by the report reconciler.
+    pub requirements: Cache<Soc2Requirement>,
+    /// Consecutive store failures per requirement, for the retry backoff.
+    failures: Mutex<HashMap<ObjectRef<Soc2Requirement>, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: Config,
+        metrics: Arc<Metrics>,
+        requirements: Cache<Soc2Requirement>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: crate::crd::FIELD_MANAGER.into(),
+            instance: Some(config.identity.clone()),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            evidence: Evidence::new(config.evidence.clone()),
+            client,
+            metrics,
+            config,
+            requirements,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Next retry after a store failure: 2 s doubling, at most the requeue interval.
+    async fn backoff(&self, requirement: &Soc2Requirement) -> Duration {
+        let mut failures = self.failures.lock().await;
+        let n = failures
+            .entry(ObjectRef::from_obj(requirement))
+            .or_default();
+        *n = n.saturating_add(1);
+        Duration::from_secs(2u64.saturating_pow(*n).min(u64::MAX / 2)).min(self.config.requeue)
+    }
+
+    async fn recovered(&self, requirement: &Soc2Requirement) {
+        self.failures
+            .lock()
+            .await
+            .remove(&ObjectRef::from_obj(requirement));
+    }
+}
+
+/// Namespaced API for a resource (the object's namespace).
+fn api<K>(client: &Client, obj: &impl ResourceExt) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    kube::Api::namespaced(
+        client.clone(),
+        &obj.namespace().unwrap_or_else(|| "default".into()),
+    )
+}
+
+pub use run::{Leadership, RunError, run};
+
+mod run;

@@ -1,0 +1,195 @@
+//! Soc2Requirement: evaluate against the evidence store, write status, publish transitions.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::{Context, Error, api};
+use crate::crd::{FIELD_MANAGER, Soc2Requirement, Soc2RequirementStatus, State};
+use crate::posture::{Unobserved, Window, requirement_status};
+
+pub async fn reconcile(
+    requirement: Arc<Soc2Requirement>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_timer("requirement");
+    // Evaluate.
+    let at = Timestamp::now();
+    let observed = observe(&requirement, &ctx, at).await;
+    let store_down = matches!(observed, Err(Unobserved::StoreUnavailable(_)));
+    let status = requirement_status(&requirement, at, observed);
+    let previous = requirement.status.as_ref();
+
+    // Write status: one server-side apply, and none when nothing but the evaluation time moved.
+    if previous.is_none_or(|p| !same_findings(p, &status)) {
+        let patch = json!({
+            "apiVersion": "compliance.behavry.io/v1alpha1",
+            "kind": "Soc2Requirement",
+            "status": status,
+        });
+        api::<Soc2Requirement>(&ctx.client, requirement.as_ref())
+            .patch_status(
+                &requirement.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        ctx.metrics
+            .status_writes
+            .get_or_create(&metric_labels("requirement"))
+            .inc();
+    }
+
+    // Publish an Event when the state changed.
+    let before = previous.and_then(|p| p.state);
+    let after = status.state.unwrap_or_default();
+    if let Some(event) = transition_event(before, after, &status) {
+        ctx.recorder
+            .publish(&event, &requirement.object_ref(&()))
+            .await?;
+    }
+
+    // Requeue: time passing changes the posture even without new events.
+    if store_down {
+        Ok(Action::requeue(ctx.backoff(&requirement).await))
+    } else {
+        ctx.recovered(&requirement).await;
+        Ok(Action::requeue(ctx.config.requeue))
+    }
+}
+
+async fn observe(
+    requirement: &Soc2Requirement,
+    ctx: &Context,
+    at: Timestamp,
+) -> Result<crate::posture::Observation, Unobserved> {
+    if let Err(problems) = requirement.spec.validate() {
+        return Err(Unobserved::InvalidSpec(problems.join("; ")));
+    }
+    let store = ctx
+        .evidence
+        .get()
+        .await
+        .map_err(Unobserved::StoreUnavailable)?;
+    let window = Window::ending_at(at, &requirement.spec.window);
+    match store.observe(&requirement.spec, &window).await {
+        Ok(observation) => Ok(observation),
+        Err(e) => {
+            ctx.evidence.reset().await;
+            Err(Unobserved::StoreUnavailable(e.to_string()))
+        }
+    }
+}
+
+/// Whether two statuses say the same thing, whatever instant each was evaluated at. The query is
+/// left out too: its SQL follows the spec (and a spec change moves observedGeneration), and its
+/// parameters hold the window's times.
+fn same_findings(a: &Soc2RequirementStatus, b: &Soc2RequirementStatus) -> bool {
+    let strip = |s: &Soc2RequirementStatus| Soc2RequirementStatus {
+        evaluated_at: None,
+        window_start: None,
+        query: None,
+        ..s.clone()
+    };
+    strip(a) == strip(b)
+}
+
+/// The Event for a state change: Warning on a dip (or an outage), Normal on recovery to Green.
+/// None when the state did not change, or on a first evaluation that finds it Green.
+fn transition_event(
+    before: Option<State>,
+    after: State,
+    status: &Soc2RequirementStatus,
+) -> Option<Event> {
+    if before == Some(after) {
+        return None;
+    }
+    let compliant = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Compliant")
+        .map(|c| c.message.clone());
+    let from = before.map_or("no state".to_string(), |s| s.to_string());
+    let (type_, reason) = match after {
+        State::Green if before.is_none() => return None,
+        State::Green => (EventType::Normal, "Recovered"),
+        State::Amber => (EventType::Warning, "DippedToAmber"),
+        State::Red => (EventType::Warning, "DippedToRed"),
+        State::Unknown => (EventType::Warning, "PostureUnknown"),
+    };
+    Some(Event {
+        type_,
+        reason: reason.into(),
+        note: Some(format!(
+            "{from} → {after}: {}",
+            compliant.unwrap_or_default()
+        )),
+        action: "Evaluate".into(),
+        secondary: None,
+    })
+}
+
+fn metric_labels(controller: &str) -> super::metrics::ControllerLabels {
+    super::metrics::ControllerLabels {
+        controller: controller.into(),
+    }
+}
+
+pub fn error_policy(requirement: Arc<Soc2Requirement>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(name = %requirement.name_any(), %error, "reconcile failed");
+    ctx.metrics.reconcile_error("requirement", error);
+    Action::requeue(std::time::Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_only_on_transitions() {
+        let s = Soc2RequirementStatus::default();
+        assert!(transition_event(Some(State::Green), State::Green, &s).is_none());
+        assert!(
+            transition_event(None, State::Green, &s).is_none(),
+            "a first Green is no recovery"
+        );
+        let dip = transition_event(Some(State::Green), State::Red, &s).unwrap();
+        assert_eq!(
+            (dip.type_, dip.reason.as_str()),
+            (EventType::Warning, "DippedToRed")
+        );
+        let first_red = transition_event(None, State::Red, &s).unwrap();
+        assert_eq!(first_red.type_, EventType::Warning);
+        let back = transition_event(Some(State::Red), State::Green, &s).unwrap();
+        assert_eq!(
+            (back.type_, back.reason.as_str()),
+            (EventType::Normal, "Recovered")
+        );
+        let outage = transition_event(Some(State::Green), State::Unknown, &s).unwrap();
+        assert_eq!(outage.reason, "PostureUnknown");
+    }
+
+    #[test]
+    fn evaluation_time_alone_is_no_change() {
+        let a = Soc2RequirementStatus {
+            state: Some(State::Green),
+            evaluated_at: Some(Timestamp::UNIX_EPOCH),
+            ..Default::default()
+        };
+        let b = Soc2RequirementStatus {
+            evaluated_at: Some(Timestamp::now()),
+            ..a.clone()
+        };
+        assert!(same_findings(&a, &b));
+        let c = Soc2RequirementStatus {
+            state: Some(State::Amber),
+            ..b
+        };
+        assert!(!same_findings(&a, &c));
+    }
+}

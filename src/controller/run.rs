@@ -1,0 +1,190 @@
+//! Wiring of one operator process: HTTP plumbing, leader election, both controllers, shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio_util::sync::CancellationToken;
+
+use super::{Context, Metrics, report, requirement};
+use crate::crd::{PostureReport, Soc2Requirement};
+use crate::http::Health;
+use crate::posture::selects;
+
+/// Leader election on a coordination.k8s.io Lease.
+#[derive(Clone, Debug)]
+pub struct Leadership {
+    pub lease_name: String,
+    pub namespace: String,
+    /// Seconds a leader's claim lasts without renewal.
+    pub duration: u64,
+    /// Seconds before expiry that the leader renews.
+    pub grace: u64,
+}
+
+/// Why the operator stopped other than by a shutdown signal.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("serving HTTP on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("lost leadership of the Lease; exiting so that a fresh process competes again")]
+    LostLeadership,
+}
+
+/// Runs until `shutdown` is cancelled (SIGTERM) or leadership is lost.
+pub async fn run(
+    client: Client,
+    config: super::Config,
+    http_addr: SocketAddr,
+    leadership: Option<Leadership>,
+    shutdown: CancellationToken,
+) -> Result<(), RunError> {
+    let (requirements, reports): (Api<Soc2Requirement>, Api<PostureReport>) =
+        match &config.namespace {
+            Some(ns) => (
+                Api::namespaced(client.clone(), ns),
+                Api::namespaced(client.clone(), ns),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        };
+    let requirement_controller = Controller::new(requirements.clone(), watcher::Config::default());
+    let requirement_cache = requirement_controller.store();
+    let metrics = Arc::new(Metrics::new(requirement_cache.clone()));
+    let health = Arc::new(Health::default());
+
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| RunError::Http {
+            addr: http_addr,
+            source,
+        })?;
+    tracing::info!(addr = %listener.local_addr().unwrap_or(http_addr), "serving /healthz, /readyz and /metrics");
+    let router = crate::http::router(metrics.clone(), health.clone());
+    let http = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future(),
+    );
+
+    // Only the leader reconciles; a standby waits here.
+    let lost = CancellationToken::new();
+    let mut lease = None;
+    if let Some(l) = &leadership {
+        let manager = LeaseManagerBuilder::new(client.clone(), &l.lease_name)
+            .with_namespace(&l.namespace)
+            .with_identity(&config.identity)
+            .with_duration(l.duration)
+            .with_grace(l.grace)
+            .build()
+            .await?;
+        let (mut is_leader, task) = manager.watch().await;
+        tracing::info!(lease = %l.lease_name, identity = %config.identity, "waiting for leadership");
+        while !*is_leader.borrow_and_update() {
+            tokio::select! {
+                changed = is_leader.changed() => if changed.is_err() { break },
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
+        tracing::info!(lease = %l.lease_name, "leading");
+        let watcher = is_leader.clone();
+        let lost_tx = lost.clone();
+        tokio::spawn(async move {
+            let mut watcher = watcher;
+            while watcher.changed().await.is_ok() {
+                if !*watcher.borrow() {
+                    lost_tx.cancel();
+                    break;
+                }
+            }
+        });
+        lease = Some((is_leader, task));
+    }
+
+    let stop = CancellationToken::new();
+    {
+        let (stop, shutdown, lost) = (stop.clone(), shutdown.clone(), lost.clone());
+        tokio::spawn(async move {
+            tokio::select! { _ = shutdown.cancelled() => {}, _ = lost.cancelled() => {} }
+            stop.cancel();
+        });
+    }
+
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        metrics,
+        requirement_cache.clone(),
+    ));
+    let report_controller = Controller::new(reports, watcher::Config::default());
+    let report_cache = report_controller.store();
+    let reports_run = report_controller
+        // A requirement's change (its status above all) re-runs the reports that select it.
+        .watches(
+            requirements,
+            watcher::Config::default(),
+            move |requirement: Soc2Requirement| {
+                report_cache
+                    .state()
+                    .into_iter()
+                    .filter(|report| selects(report, &requirement))
+                    .map(|report| ObjectRef::from_obj(report.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(report::reconcile, report::error_policy, ctx.clone())
+        .for_each(|_| async {});
+    let requirements_run = requirement_controller
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(
+            requirement::reconcile,
+            requirement::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    {
+        let health = health.clone();
+        tokio::spawn(async move {
+            // Re-poll: the store's readiness signal wakes only its latest waiter, which is the
+            // controller's own.
+            loop {
+                match tokio::time::timeout(
+                    Duration::from_millis(250),
+                    requirement_cache.wait_until_ready(),
+                )
+                .await
+                {
+                    Ok(Ok(())) => {
+                        health.set_ready();
+                        tracing::info!("watches synced: ready");
+                        break;
+                    }
+                    Ok(Err(_)) => break,
+                    Err(_) => {}
+                }
+            }
+        });
+    }
+    futures::join!(requirements_run, reports_run);
+
+    // Dropping every receiver makes the lease task release the Lease for a fast hand-over.
+    if let Some((is_leader, task)) = lease {
+        drop(is_leader);
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    if lost.is_cancelled() && !shutdown.is_cancelled() {
+        return Err(RunError::LostLeadership);
+    }
+    Ok(())
+}
