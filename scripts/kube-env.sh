@@ -5,6 +5,7 @@
 #
 #   scripts/kube-env.sh up     # build if needed, start, print the kubeconfig path as the last line
 #   scripts/kube-env.sh down   # stop exactly what `up` started
+#   scripts/kube-env.sh restart-apiserver   # for tests that survive an apiserver restart
 #
 # Running `up` twice is safe: a running environment is reused.
 set -euo pipefail
@@ -106,17 +107,7 @@ start() {
     echo $! > "$STATE/$name.pid"
 }
 
-up() {
-    ensure_packages etcd:etcd-server openssl:openssl curl:curl
-    build_binaries
-    make_certs
-    write_kubeconfig
-    start etcd etcd --name soc2-test --data-dir "$STATE/etcd" \
-        --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-        --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
-        --initial-cluster "soc2-test=http://127.0.0.1:$((ETCD_PORT + 1))" \
-        --listen-metrics-urls "http://127.0.0.1:$((ETCD_PORT + 2))"
+start_apiserver() {
     start kube-apiserver "$CACHE/kube-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" --insecure-port 0 \
         --tls-cert-file "$STATE/server.crt" --tls-private-key-file "$STATE/server.key" \
@@ -130,6 +121,20 @@ up() {
         sleep 0.5
     done
     ready || { log "kube-apiserver not ready in 60 s"; tail -n 20 "$STATE/kube-apiserver.log" >&2; exit 1; }
+}
+
+up() {
+    ensure_packages etcd:etcd-server openssl:openssl curl:curl
+    build_binaries
+    make_certs
+    write_kubeconfig
+    start etcd etcd --name soc2-test --data-dir "$STATE/etcd" \
+        --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+        --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
+        --initial-cluster "soc2-test=http://127.0.0.1:$((ETCD_PORT + 1))" \
+        --listen-metrics-urls "http://127.0.0.1:$((ETCD_PORT + 2))"
+    start_apiserver
     start kube-controller-manager "$CACHE/kube-controller-manager" --kubeconfig "$STATE/kubeconfig" \
         --controllers=namespace,garbagecollector,serviceaccount,serviceaccount-token \
         --service-account-private-key-file "$STATE/sa.key" --root-ca-file "$STATE/ca.crt" \
@@ -137,14 +142,29 @@ up() {
     echo "$STATE/kubeconfig"
 }
 
+# Stops and starts kube-apiserver alone (etcd keeps the state), for restart tests.
+restart_apiserver() {
+    alive kube-apiserver || { log "not running"; exit 1; }
+    stop kube-apiserver
+    start_apiserver
+}
+
+# stop NAME: SIGTERM, then SIGKILL after 5 s (an apiserver drains open watches for a minute).
+stop() {
+    if alive "$1"; then
+        kill "$(cat "$STATE/$1.pid")" 2>/dev/null || true
+        for _ in $(seq 1 50); do alive "$1" || break; sleep 0.1; done
+        if alive "$1"; then
+            kill -9 "$(cat "$STATE/$1.pid")" 2>/dev/null || true
+            for _ in $(seq 1 50); do alive "$1" || break; sleep 0.1; done
+        fi
+    fi
+    rm -f "$STATE/$1.pid"
+}
+
 down() {
     for name in kube-controller-manager kube-apiserver etcd; do
-        if alive "$name"; then
-            kill "$(cat "$STATE/$name.pid")" 2>/dev/null || true
-            for _ in $(seq 1 50); do alive "$name" || break; sleep 0.1; done
-            alive "$name" && kill -9 "$(cat "$STATE/$name.pid")" 2>/dev/null || true
-        fi
-        rm -f "$STATE/$name.pid"
+        stop "$name"
     done
     rm -rf "$STATE"
 }
@@ -153,5 +173,6 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     build) build_binaries ;;
-    *) echo "usage: $0 up|down|build" >&2; exit 2 ;;
+    restart-apiserver) restart_apiserver ;;
+    *) echo "usage: $0 up|down|build|restart-apiserver" >&2; exit 2 ;;
 esac

@@ -163,7 +163,9 @@ async fn run(command: Command) -> Result<ExitCode> {
                     .with_context(|| format!("opening {}", file.display()))?;
                 store.ingest(BufReader::new(reader)).await
             }
-            .with_context(|| format!("ingesting {}: nothing was stored", source_name(&file)))?;
+            .with_context(|| format!("ingesting {}: nothing was stored", source_name(&file)));
+            store.close().await;
+            let report = report?;
             println!(
                 "ingested {} events ({} duplicates skipped); chain head #{} {}",
                 report.accepted,
@@ -186,6 +188,9 @@ async fn run(command: Command) -> Result<ExitCode> {
                 .map_err(|e| e.to_string());
             let evaluated =
                 offline::evaluate(opened.as_ref().map_err(Clone::clone), found, at).await;
+            if let Ok(store) = &opened {
+                store.close().await;
+            }
             print_evaluated(&evaluated, output, at)?;
             if let Some(reason) = evaluated.outage {
                 anyhow::bail!("{reason}: every requirement is Unknown");

@@ -54,6 +54,8 @@ fn demo() -> Demo {
     let o = run(&["ingest", "--evidence", &url, events.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("ingested "), "{}", stdout(&o));
+    let wal = dir.path().join("evidence.db-wal");
+    assert!(!wal.exists(), "ingest leaves everything in the database file itself");
     Demo { _dir: dir, url, db }
 }
 

@@ -67,6 +67,12 @@ impl Store {
         Ok(Store { pool })
     }
 
+    /// Closes every connection; the last one to close checkpoints SQLite's write-ahead log into
+    /// the database file, so the file alone holds everything (a copy or rename loses nothing).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// The newest link of the chain.
     pub async fn head(&self) -> Result<ChainHead> {
         let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")

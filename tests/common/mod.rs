@@ -1,0 +1,246 @@
+//! Helpers for the tests against the real kube-apiserver that `scripts/kube-env.sh` runs.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Brings up the test control plane once per test binary (a running one is reused) and applies
+/// the CRDs; returns the kubeconfig path.
+pub fn kubeconfig() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let out = Command::new(Path::new(ROOT).join("scripts/kube-env.sh"))
+            .arg("up")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("scripts/kube-env.sh");
+        assert!(out.status.success(), "scripts/kube-env.sh up failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let path = PathBuf::from(text.lines().last().expect("kubeconfig path").trim());
+        let crds = Path::new(ROOT).join("crds/crds.yaml");
+        let o = kubectl_at(&path, &["apply", "--server-side", "--force-conflicts", "-f", crds.to_str().unwrap()]);
+        assert!(o.status.success(), "applying CRDs: {}", stderr(&o));
+        let o = kubectl_at(
+            &path,
+            &[
+                "wait",
+                "--for=condition=established",
+                "--timeout=60s",
+                "crd/soc2requirements.compliance.behavry.io",
+                "crd/posturereports.compliance.behavry.io",
+            ],
+        );
+        assert!(o.status.success(), "waiting for CRDs: {}", stderr(&o));
+        path
+    })
+}
+
+pub async fn client() -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn kubectl_at(kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new("kubectl").env("KUBECONFIG", kubeconfig).args(args).output().expect("kubectl")
+}
+
+pub fn kubectl(args: &[&str]) -> Output {
+    kubectl_at(kubeconfig(), args)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr without kubectl's version-skew warning.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("version difference")).collect::<Vec<_>>().join("\n")
+}
+
+/// A namespace of its own for one test, deleted afterwards.
+pub struct Namespace(pub String);
+
+impl Namespace {
+    pub fn new(prefix: &str) -> Self {
+        let name = format!("{prefix}-{:06x}", fastrand::u32(..0xffffff));
+        let o = kubectl(&["create", "namespace", &name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        Namespace(name)
+    }
+
+    pub fn apply(&self, yaml: &str) -> Output {
+        let mut child = Command::new("kubectl")
+            .env("KUBECONFIG", kubeconfig())
+            .args(["apply", "-n", &self.0, "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
+    }
+}
+
+/// An evidence store file of its own.
+pub struct Evidence {
+    pub dir: tempfile::TempDir,
+}
+
+impl Evidence {
+    pub fn new() -> Self {
+        Evidence { dir: tempfile::tempdir().unwrap() }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("evidence.db")
+    }
+
+    pub fn url(&self) -> String {
+        format!("sqlite://{}", self.path().display())
+    }
+
+    /// Ingests JSON Lines with the binary.
+    pub fn ingest(&self, lines: &str) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
+            .args(["ingest", "--evidence", &self.url(), "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "ingest: {}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    /// 60 days of demo evidence ending now.
+    pub fn demo(&self) {
+        let events = self.dir.path().join("demo.jsonl");
+        let o = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
+            .args(["demo-data", "--days", "60", "-o", events.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success());
+        self.ingest(&std::fs::read_to_string(events).unwrap());
+    }
+}
+
+/// One audit event, now.
+pub fn event_now(id: &str, event_type: &str) -> String {
+    let now = jiff::Timestamp::from_microsecond(jiff::Timestamp::now().as_microsecond()).unwrap();
+    format!(r#"{{"id":"{id}","occurredAt":"{now}","type":"{event_type}","outcome":"success"}}"#)
+}
+
+/// An operator process, killed when dropped.
+pub struct Operator {
+    pub child: Child,
+    pub port: u16,
+    pub identity: String,
+}
+
+impl Operator {
+    pub fn start(ns: &Namespace, evidence: &str, identity: &str) -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let log = std::fs::File::create(std::env::temp_dir().join(format!("{identity}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
+            .env("KUBECONFIG", kubeconfig())
+            .env("RUST_LOG", "info,soc2_operator=debug")
+            .args([
+                "run",
+                "--evidence",
+                evidence,
+                "--watch-namespace",
+                &ns.0,
+                "--lease-namespace",
+                &ns.0,
+                "--lease-duration",
+                "4",
+                "--lease-grace",
+                "1",
+                "--http-addr",
+                &format!("127.0.0.1:{port}"),
+                "--requeue-interval",
+                "2s",
+                "--identity",
+                identity,
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Operator { child, port, identity: identity.into() }
+    }
+
+    /// GET a path on the operator's HTTP port: (status code, body), or None when not listening.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        let code = response.split(' ').nth(1)?.parse().ok()?;
+        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        Some((code, body))
+    }
+
+    /// The value of a metric line starting with `prefix`, or 0 when absent.
+    pub fn metric(&self, prefix: &str) -> f64 {
+        let (_, body) = self.get("/metrics").unwrap_or_default();
+        body.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` until it returns Some, failing the test with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A requirement with one control over `event_type`, window 1h at cadence 1h: one event in the
+/// last hour makes it Green.
+pub fn hourly_requirement(name: &str, event_type: &str) -> String {
+    format!(
+        "apiVersion: compliance.behavry.io/v1alpha1\nkind: Soc2Requirement\nmetadata:\n  name: {name}\n  labels: {{compliance.behavry.io/framework: soc2}}\n\
+         spec:\n  id: CC7.3\n  title: Incident handling\n  window: 1h\n  cadence: 1h\n  controls:\n  - name: kill-switch\n    title: Global Kill Switch\n    evidence: {{eventTypes: [{event_type}]}}\n"
+    )
+}
