@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The one test command: formatting, lints, generated files, and every test.
+# The one test command: formatting, lints, generated files, and every test — the integration
+# tests against a real kube-apiserver that scripts/kube-env.sh starts (and stops again here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages sqlite3:sqlite3 python3:python3
+ensure_packages sqlite3:sqlite3 python3:python3 curl:curl
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+
+# The first run on a machine builds the apiserver (~10 min); later runs reuse the cache.
+scripts/kube-env.sh up >/dev/null
+trap 'scripts/kube-env.sh down' EXIT
 cargo test --all-targets
