@@ -55,7 +55,10 @@ fn demo() -> Demo {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("ingested "), "{}", stdout(&o));
     let wal = dir.path().join("evidence.db-wal");
-    assert!(!wal.exists(), "ingest leaves everything in the database file itself");
+    assert!(
+        !wal.exists(),
+        "ingest leaves everything in the database file itself"
+    );
     Demo { _dir: dir, url, db }
 }
 

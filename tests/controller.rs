@@ -46,19 +46,45 @@ async fn the_schema_rejects_invalid_requirements_readably() {
     let good = std::fs::read_to_string(format!("{ROOT}/examples/requirements/cc6-6.yaml")).unwrap();
     let no_controls = good[..good.find("  controls:").unwrap()].to_string() + "  controls: []\n";
     let cases = [
-        (good.replace("id: CC6.6", "id: CC66"), "spec.id in body should match"),
-        (good.replace("window: 30d", "window: 30days"), "spec.window in body should match '^[1-9][0-9]{0,5}[smhdw]$'"),
-        (no_controls, "spec.controls in body should have at least 1 items"),
-        (good.replace("name: context-gate", "name: policy-engine"), "spec.controls[1]: Duplicate value"),
-        (good.replace("eventTypes: [policy.decision]", "eventTypes: []"), "spec.controls.evidence.eventTypes in body should have at least 1 items"),
-        (good.replace("  window: 30d", "  windw: 30d"), "unknown field \"windw\""),
+        (
+            good.replace("id: CC6.6", "id: CC66"),
+            "spec.id in body should match",
+        ),
+        (
+            good.replace("window: 30d", "window: 30days"),
+            "spec.window in body should match '^[1-9][0-9]{0,5}[smhdw]$'",
+        ),
+        (
+            no_controls,
+            "spec.controls in body should have at least 1 items",
+        ),
+        (
+            good.replace("name: context-gate", "name: policy-engine"),
+            "spec.controls[1]: Duplicate value",
+        ),
+        (
+            good.replace("eventTypes: [policy.decision]", "eventTypes: []"),
+            "spec.controls.evidence.eventTypes in body should have at least 1 items",
+        ),
+        (
+            good.replace("  window: 30d", "  windw: 30d"),
+            "unknown field \"windw\"",
+        ),
     ];
     for (yaml, want) in cases {
         let o = ns.apply(&yaml);
         assert!(!o.status.success(), "accepted: {yaml}");
-        assert!(stderr(&o).contains(want), "want {want:?} in: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(want),
+            "want {want:?} in: {}",
+            stderr(&o)
+        );
     }
-    assert!(ns.apply(&good).status.success(), "{}", "the valid one is accepted");
+    assert!(
+        ns.apply(&good).status.success(),
+        "{}",
+        "the valid one is accepted"
+    );
 }
 
 #[tokio::test]
@@ -71,7 +97,11 @@ async fn examples_reach_their_states_and_show_in_kubectl() {
         let o = ns.apply(&std::fs::read_to_string(file.unwrap().path()).unwrap());
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    assert!(ns.apply(&std::fs::read_to_string(format!("{ROOT}/examples/posture-report.yaml")).unwrap()).status.success());
+    assert!(
+        ns.apply(&std::fs::read_to_string(format!("{ROOT}/examples/posture-report.yaml")).unwrap())
+            .status
+            .success()
+    );
 
     let client = client().await;
     let api: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
@@ -88,8 +118,15 @@ async fn examples_reach_their_states_and_show_in_kubectl() {
     for (name, state) in expected {
         let r = wait_state(&api, name, state).await;
         let status = r.status.unwrap();
-        let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Evaluated"));
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Evaluated")
+        );
         assert_eq!(status.observed_generation, r.metadata.generation);
         if state != State::Red {
             assert_eq!(status.recent_events.len(), 10, "{name}");
@@ -105,13 +142,35 @@ async fn examples_reach_their_states_and_show_in_kubectl() {
         (s.total == 8).then_some(s)
     })
     .await;
-    assert_eq!((summary.green, summary.amber, summary.red, summary.unknown), (6, 1, 1, 0));
+    assert_eq!(
+        (summary.green, summary.amber, summary.red, summary.unknown),
+        (6, 1, 1, 0)
+    );
 
     // kubectl shows the printer columns.
     let o = kubectl(&["get", "soc2requirements", "-n", &ns.0]);
     let table = stdout(&o);
-    let header: Vec<&str> = table.lines().next().unwrap().split("  ").map(str::trim).filter(|s| !s.is_empty()).collect();
-    assert_eq!(header, ["NAME", "ID", "STATE", "COVERAGE", "EVENTS", "LAST EVIDENCE", "GREEN SINCE", "AGE"]);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "ID",
+            "STATE",
+            "COVERAGE",
+            "EVENTS",
+            "LAST EVIDENCE",
+            "GREEN SINCE",
+            "AGE"
+        ]
+    );
     let cc66 = table.lines().find(|l| l.starts_with("cc6-6")).unwrap();
     for value in ["CC6.6", "Green", "65/65"] {
         assert!(cc66.contains(value), "{cc66}");
@@ -122,7 +181,10 @@ async fn examples_reach_their_states_and_show_in_kubectl() {
     // Plumbing: health, readiness after the first sync, and the state gauge.
     assert_eq!(operator.get("/healthz").unwrap().0, 200);
     assert_eq!(operator.get("/readyz").unwrap().0, 200);
-    let gauge = format!("soc2_requirement_state{{namespace=\"{}\",name=\"cc7-4\",id=\"CC7.4\",state=", ns.0);
+    let gauge = format!(
+        "soc2_requirement_state{{namespace=\"{}\",name=\"cc7-4\",id=\"CC7.4\",state=",
+        ns.0
+    );
     assert_eq!(operator.metric(&format!("{gauge}\"Red\"}}")), 1.0);
     assert_eq!(operator.metric(&format!("{gauge}\"Green\"}}")), 0.0);
     assert!(operator.metric("soc2_reconcile_total{controller=\"requirement\"}") >= 8.0);
@@ -135,7 +197,11 @@ async fn new_evidence_flips_red_to_green_with_one_event_each_way() {
     let evidence = Evidence::new();
     evidence.ingest(&event_now("unrelated", "other.type"));
     let operator = Operator::start(&ns, &evidence.url(), &format!("{}-op", ns.0));
-    assert!(ns.apply(&hourly_requirement("drill", "kill_switch.drill")).status.success());
+    assert!(
+        ns.apply(&hourly_requirement("drill", "kill_switch.drill"))
+            .status
+            .success()
+    );
 
     let client = client().await;
     let api: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
@@ -145,32 +211,61 @@ async fn new_evidence_flips_red_to_green_with_one_event_each_way() {
         (!e.is_empty()).then_some(e)
     })
     .await;
-    assert_eq!((events[0].type_.as_deref(), events[0].reason.as_deref()), (Some("Warning"), Some("DippedToRed")));
+    assert_eq!(
+        (events[0].type_.as_deref(), events[0].reason.as_deref()),
+        (Some("Warning"), Some("DippedToRed"))
+    );
 
     // Nothing changes: no status write and no new Event over several requeues (2 s each).
     let version = api.get("drill").await.unwrap().metadata.resource_version;
     let writes = operator.metric("soc2_status_writes_total{controller=\"requirement\"}");
     tokio::time::sleep(Duration::from_secs(7)).await;
-    assert_eq!(api.get("drill").await.unwrap().metadata.resource_version, version, "no write when nothing changed");
-    assert_eq!(operator.metric("soc2_status_writes_total{controller=\"requirement\"}"), writes);
-    assert!(operator.metric("soc2_reconcile_total{controller=\"requirement\"}") >= 3.0, "it did re-evaluate");
+    assert_eq!(
+        api.get("drill").await.unwrap().metadata.resource_version,
+        version,
+        "no write when nothing changed"
+    );
+    assert_eq!(
+        operator.metric("soc2_status_writes_total{controller=\"requirement\"}"),
+        writes
+    );
+    assert!(
+        operator.metric("soc2_reconcile_total{controller=\"requirement\"}") >= 3.0,
+        "it did re-evaluate"
+    );
     assert_eq!(events_for(&client, &ns.0, "drill").await.len(), 1);
 
     evidence.ingest(&event_now("drill-1", "kill_switch.drill"));
     let green = wait_state(&api, "drill", State::Green).await;
     let status = green.status.unwrap();
-    assert!(status.green_since.is_some(), "turning green sets greenSince");
+    assert!(
+        status.green_since.is_some(),
+        "turning green sets greenSince"
+    );
     assert_eq!(status.recent_events[0].id, "drill-1");
-    let compliant = status.conditions.iter().find(|c| c.type_ == "Compliant").unwrap();
-    assert_eq!((compliant.status.as_str(), compliant.reason.as_str()), ("True", "EvidenceCurrent"));
+    let compliant = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Compliant")
+        .unwrap();
+    assert_eq!(
+        (compliant.status.as_str(), compliant.reason.as_str()),
+        ("True", "EvidenceCurrent")
+    );
     let events = eventually("the Normal event", WAIT, || async {
         let e = events_for(&client, &ns.0, "drill").await;
         (e.len() >= 2).then_some(e)
     })
     .await;
     assert_eq!(events.len(), 2, "{events:?}");
-    assert_eq!((events[1].type_.as_deref(), events[1].reason.as_deref()), (Some("Normal"), Some("Recovered")));
-    assert_eq!(events[1].reporting_controller.as_deref(), Some("soc2-operator"));
+    assert_eq!(
+        (events[1].type_.as_deref(), events[1].reason.as_deref()),
+        (Some("Normal"), Some("Recovered"))
+    );
+    assert_eq!(
+        events[1].reporting_controller.as_deref(),
+        Some("soc2-operator")
+    );
 
     // Every printer column has a value now.
     let o = kubectl(&["get", "soc2req", "drill", "-n", &ns.0, "--no-headers"]);
@@ -185,18 +280,41 @@ async fn new_evidence_flips_red_to_green_with_one_event_each_way() {
 async fn an_unreadable_store_is_unknown_never_red_and_recovers() {
     let ns = Namespace::new("outage");
     let evidence = Evidence::new();
-    std::fs::write(evidence.path(), b"this is not a SQLite database, but the operator must not say Red").unwrap();
+    std::fs::write(
+        evidence.path(),
+        b"this is not a SQLite database, but the operator must not say Red",
+    )
+    .unwrap();
     let _operator = Operator::start(&ns, &evidence.url(), &format!("{}-op", ns.0));
-    assert!(ns.apply(&hourly_requirement("drill", "kill_switch.drill")).status.success());
+    assert!(
+        ns.apply(&hourly_requirement("drill", "kill_switch.drill"))
+            .status
+            .success()
+    );
 
     let client = client().await;
     let api: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
     let unknown = wait_state(&api, "drill", State::Unknown).await;
     let status = unknown.status.unwrap();
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "EvidenceStoreUnavailable"));
-    assert!(ready.message.contains("not a database"), "{}", ready.message);
-    let compliant = status.conditions.iter().find(|c| c.type_ == "Compliant").unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "EvidenceStoreUnavailable")
+    );
+    assert!(
+        ready.message.contains("not a database"),
+        "{}",
+        ready.message
+    );
+    let compliant = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Compliant")
+        .unwrap();
     assert_eq!(compliant.status, "Unknown");
     // While the store stays unreadable, it stays Unknown (retried with backoff), never Red.
     for _ in 0..8 {
@@ -219,26 +337,90 @@ async fn of_two_operators_one_leads_and_the_other_takes_over() {
     let mut first = Operator::start(&ns, &evidence.url(), "first");
     let client = client().await;
     let leases: Api<Lease> = Api::namespaced(client.clone(), &ns.0);
-    let holder = || async { leases.get("soc2-operator").await.ok()?.spec?.holder_identity };
-    eventually("first to lead", WAIT, || async { (holder().await.as_deref() == Some("first")).then_some(()) }).await;
+    let holder = || async {
+        leases
+            .get("soc2-operator")
+            .await
+            .ok()?
+            .spec?
+            .holder_identity
+    };
+    eventually("first to lead", WAIT, || async {
+        (holder().await.as_deref() == Some("first")).then_some(())
+    })
+    .await;
     let mut second = Operator::start(&ns, &evidence.url(), "second");
-    assert!(ns.apply(&hourly_requirement("drill", "kill_switch.drill")).status.success());
+    assert!(
+        ns.apply(&hourly_requirement("drill", "kill_switch.drill"))
+            .status
+            .success()
+    );
 
     let api: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
     wait_state(&api, "drill", State::Red).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(first.metric("soc2_reconcile_total{controller=\"requirement\"}") > 0.0);
-    assert_eq!(second.metric("soc2_reconcile_total"), 0.0, "the standby does not reconcile");
-    assert_eq!(second.metric("soc2_status_writes_total"), 0.0, "the standby does not write");
+    assert_eq!(
+        second.metric("soc2_reconcile_total"),
+        0.0,
+        "the standby does not reconcile"
+    );
+    assert_eq!(
+        second.metric("soc2_status_writes_total"),
+        0.0,
+        "the standby does not write"
+    );
     assert_eq!(second.get("/readyz").unwrap().0, 503);
     assert_eq!(second.get("/healthz").unwrap().0, 200);
     assert_eq!(holder().await.as_deref(), Some("first"));
 
     // The leader dies without releasing the Lease; the standby takes over when it expires.
     first.kill();
-    eventually("second to lead", WAIT, || async { (holder().await.as_deref() == Some("second")).then_some(()) }).await;
+    eventually("second to lead", WAIT, || async {
+        (holder().await.as_deref() == Some("second")).then_some(())
+    })
+    .await;
     evidence.ingest(&event_now("drill-1", "kill_switch.drill"));
     wait_state(&api, "drill", State::Green).await;
-    assert!(second.metric("soc2_status_writes_total{controller=\"requirement\"}") > 0.0, "the new leader wrote");
-    second.kill();
+    assert!(
+        second.metric("soc2_status_writes_total{controller=\"requirement\"}") > 0.0,
+        "the new leader wrote"
+    );
+
+    // SIGTERM: the leader shuts down cleanly and releases the Lease, so a standby leads at once
+    // rather than after the Lease expires.
+    let third = Operator::start(&ns, &evidence.url(), "third");
+    eventually("third to listen", WAIT, || async {
+        third.get("/healthz").map(|_| ())
+    })
+    .await;
+    let o = std::process::Command::new("kill")
+        .args(["-TERM", &second.child.id().to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let exit = {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = second.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "second did not exit on SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    assert!(exit.success(), "a SIGTERM shutdown exits 0: {exit:?}");
+    let start = std::time::Instant::now();
+    eventually("third to lead", WAIT, || async {
+        (holder().await.as_deref() == Some("third")).then_some(())
+    })
+    .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "released, not expired: {:?}",
+        start.elapsed()
+    );
 }

@@ -26,7 +26,16 @@ pub fn kubeconfig() -> &'static Path {
         let text = String::from_utf8(out.stdout).unwrap();
         let path = PathBuf::from(text.lines().last().expect("kubeconfig path").trim());
         let crds = Path::new(ROOT).join("crds/crds.yaml");
-        let o = kubectl_at(&path, &["apply", "--server-side", "--force-conflicts", "-f", crds.to_str().unwrap()]);
+        let o = kubectl_at(
+            &path,
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-f",
+                crds.to_str().unwrap(),
+            ],
+        );
         assert!(o.status.success(), "applying CRDs: {}", stderr(&o));
         let o = kubectl_at(
             &path,
@@ -45,12 +54,18 @@ pub fn kubeconfig() -> &'static Path {
 
 pub async fn client() -> kube::Client {
     let kubeconfig = Kubeconfig::read_from(kubeconfig()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await.unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
     kube::Client::try_from(config).unwrap()
 }
 
 fn kubectl_at(kubeconfig: &Path, args: &[&str]) -> Output {
-    Command::new("kubectl").env("KUBECONFIG", kubeconfig).args(args).output().expect("kubectl")
+    Command::new("kubectl")
+        .env("KUBECONFIG", kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl")
 }
 
 pub fn kubectl(args: &[&str]) -> Output {
@@ -63,7 +78,11 @@ pub fn stdout(o: &Output) -> String {
 
 /// stderr without kubectl's version-skew warning.
 pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("version difference")).collect::<Vec<_>>().join("\n")
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| !l.contains("version difference"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A namespace of its own for one test, deleted afterwards.
@@ -86,7 +105,12 @@ impl Namespace {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(yaml.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(yaml.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 }
@@ -104,7 +128,9 @@ pub struct Evidence {
 
 impl Evidence {
     pub fn new() -> Self {
-        Evidence { dir: tempfile::tempdir().unwrap() }
+        Evidence {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     pub fn path(&self) -> PathBuf {
@@ -124,9 +150,18 @@ impl Evidence {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(lines.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(lines.as_bytes())
+            .unwrap();
         let o = child.wait_with_output().unwrap();
-        assert!(o.status.success(), "ingest: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "ingest: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
     /// 60 days of demo evidence ending now.
@@ -160,7 +195,8 @@ impl Operator {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
         };
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("{identity}.log"))).unwrap();
+        let log =
+            std::fs::File::create(std::env::temp_dir().join(format!("{identity}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
             .env("KUBECONFIG", kubeconfig())
             .env("RUST_LOG", "info,soc2_operator=debug")
@@ -187,7 +223,11 @@ impl Operator {
             .stderr(log)
             .spawn()
             .unwrap();
-        Operator { child, port, identity: identity.into() }
+        Operator {
+            child,
+            port,
+            identity: identity.into(),
+        }
     }
 
     /// GET a path on the operator's HTTP port: (status code, body), or None when not listening.
@@ -198,14 +238,20 @@ impl Operator {
         let mut response = String::new();
         stream.read_to_string(&mut response).ok()?;
         let code = response.split(' ').nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
         Some((code, body))
     }
 
     /// The value of a metric line starting with `prefix`, or 0 when absent.
     pub fn metric(&self, prefix: &str) -> f64 {
         let (_, body) = self.get("/metrics").unwrap_or_default();
-        body.lines().filter(|l| l.starts_with(prefix)).filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+        body.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     pub fn kill(&mut self) {
@@ -231,7 +277,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
