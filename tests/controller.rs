@@ -118,11 +118,7 @@ async fn examples_reach_their_states_and_show_in_kubectl() {
     for (name, state) in expected {
         let r = wait_state(&api, name, state).await;
         let status = r.status.unwrap();
-        let ready = status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .unwrap();
+        let ready = condition(&status, "Ready");
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
             ("True", "Evaluated")
@@ -243,11 +239,7 @@ async fn new_evidence_flips_red_to_green_with_one_event_each_way() {
         "turning green sets greenSince"
     );
     assert_eq!(status.recent_events[0].id, "drill-1");
-    let compliant = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Compliant")
-        .unwrap();
+    let compliant = condition(&status, "Compliant");
     assert_eq!(
         (compliant.status.as_str(), compliant.reason.as_str()),
         ("True", "EvidenceCurrent")
@@ -296,11 +288,7 @@ async fn an_unreadable_store_is_unknown_never_red_and_recovers() {
     let api: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
     let unknown = wait_state(&api, "drill", State::Unknown).await;
     let status = unknown.status.unwrap();
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition(&status, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "EvidenceStoreUnavailable")
@@ -310,11 +298,7 @@ async fn an_unreadable_store_is_unknown_never_red_and_recovers() {
         "{}",
         ready.message
     );
-    let compliant = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Compliant")
-        .unwrap();
+    let compliant = condition(&status, "Compliant");
     assert_eq!(compliant.status, "Unknown");
     // While the store stays unreadable, it stays Unknown (retried with backoff), never Red.
     for _ in 0..8 {

@@ -67,7 +67,7 @@ impl Store {
     }
 }
 
-async fn head_in(conn: &mut SqliteConnection) -> Result<ChainHead> {
+pub(super) async fn head_in(conn: &mut SqliteConnection) -> Result<ChainHead> {
     let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;

@@ -75,19 +75,7 @@ impl Store {
 
     /// The newest link of the chain.
     pub async fn head(&self) -> Result<ChainHead> {
-        let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match row {
-            Some(row) => ChainHead {
-                seq: row.try_get(0)?,
-                hash: hash_of(row.try_get(1)?)?,
-            },
-            None => ChainHead {
-                seq: 0,
-                hash: chain::GENESIS,
-            },
-        })
+        ingest::head_in(&mut *self.pool.acquire().await?).await
     }
 
     /// What the store holds for `spec` over `window`: counts per control and interval, the

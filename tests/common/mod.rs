@@ -293,3 +293,15 @@ pub fn hourly_requirement(name: &str, event_type: &str) -> String {
          spec:\n  id: CC7.3\n  title: Incident handling\n  window: 1h\n  cadence: 1h\n  controls:\n  - name: kill-switch\n    title: Global Kill Switch\n    evidence: {{eventTypes: [{event_type}]}}\n"
     )
 }
+
+/// A condition of a requirement's status, by type.
+pub fn condition<'a>(
+    status: &'a soc2_operator::crd::Soc2RequirementStatus,
+    type_: &str,
+) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"))
+}
