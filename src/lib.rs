@@ -10,6 +10,7 @@ pub mod controller;
 pub mod crd;
 pub mod demo;
 pub mod evidence;
+pub mod export;
 pub mod http;
 pub mod manifests;
 pub mod offline;

@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 use soc2_operator::crd::State;
 use soc2_operator::evidence::{self, OpenMode, Store};
-use soc2_operator::{controller, crd, demo, manifests, offline, posture};
+use soc2_operator::export::pdf::Paper;
+use soc2_operator::{controller, crd, demo, export, manifests, offline, posture};
 
 /// Live SOC 2 evidence from an AI-agent audit trail.
 #[derive(Parser)]
@@ -49,6 +50,28 @@ enum Command {
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
     },
+    /// Export the posture of requirements from files as PDF, CSV or JSON, no cluster needed.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum)]
+        format: ExportFormatArg,
+        /// Files or directories of YAML resources; the first PostureReport names the organisation
+        /// and selects the requirements (all of them when there is none).
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Export as of this instant (RFC 3339); default now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// Output file (written whole, then renamed into place).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Paper size of the PDF.
+        #[arg(long, value_enum, default_value_t = Paper::A4)]
+        paper: Paper,
+    },
+    /// Print the JSON Schema of the JSON export (schemas/posture-export.v1.json).
+    ExportSchema,
     /// Write realistic demo audit events as JSON Lines, ending now (or at --at).
     DemoData {
         #[arg(long, default_value_t = 60)]
@@ -117,6 +140,13 @@ enum Output {
     Table,
     Json,
     Yaml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormatArg {
+    Pdf,
+    Csv,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -210,6 +240,39 @@ async fn run(command: Command) -> Result<ExitCode> {
                 return Ok(ExitCode::from(3));
             }
         }
+        Command::Export {
+            store,
+            format,
+            paths,
+            at,
+            output,
+            paper,
+        } => {
+            let found = manifests::load(&paths)?;
+            let at = at.unwrap_or_else(Timestamp::now);
+            let report = found.reports.first().cloned();
+            let store = Store::open(&store.evidence, OpenMode::Existing).await?;
+            let head = store.head().await?;
+            let mut evaluated = offline::evaluate(Ok(&store), found, at).await;
+            store.close().await;
+            if let Some(reason) = evaluated.outage {
+                anyhow::bail!("{reason}: nothing exported");
+            }
+            if let Some(report) = &report {
+                evaluated
+                    .requirements
+                    .retain(|r| posture::selects(report, r));
+            }
+            let organization = report.as_ref().and_then(|r| r.spec.organization.as_ref());
+            let document = export::posture_export(&evaluated.requirements, organization, at, &head);
+            let bytes = match format {
+                ExportFormatArg::Pdf => export::pdf::render(&document, paper),
+                ExportFormatArg::Csv => export::csv::requirements(&document).into_bytes(),
+                ExportFormatArg::Json => export::json::render(&document).into_bytes(),
+            };
+            write_whole(&output, &bytes)?;
+        }
+        Command::ExportSchema => print!("{}", export::json::schema()),
         Command::DemoData {
             days,
             events_per_day,
@@ -320,4 +383,19 @@ fn source_name(file: &std::path::Path) -> String {
     } else {
         file.display().to_string()
     }
+}
+
+/// Writes a file under a temporary name beside it, then renames it into place, so no reader sees
+/// half of it.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path
+        .file_name()
+        .context("the output needs a file name")?
+        .to_string_lossy();
+    let temporary = path.with_file_name(format!(".{file_name}.partial"));
+    std::fs::write(&temporary, bytes)
+        .with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("renaming into {}", path.display()))?;
+    Ok(())
 }

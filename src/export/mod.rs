@@ -1,0 +1,263 @@
+//! Exports for auditors and GRC tools: one document model, rendered as CSV, JSON or PDF.
+//! Rendering is pure (no I/O); sinks come separately.
+
+pub mod csv;
+pub mod json;
+pub mod pdf;
+
+use jiff::Timestamp;
+use kube::ResourceExt;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::crd::{
+    ControlStatus, EventSummary, Organization, QueryStatus, Soc2Requirement, State, Summary,
+};
+use crate::evidence::ChainHead;
+
+/// Version of the JSON export's schema (`schemas/posture-export.v1.json`).
+pub const SCHEMA_VERSION: &str = "soc2-operator.posture-export/v1";
+
+/// The posture of a set of requirements at one instant, as every format shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(title = "soc2-operator posture export, v1")]
+pub struct PostureExport {
+    /// Always `soc2-operator.posture-export/v1`.
+    pub schema_version: String,
+    /// The evaluation instant the export describes (not the wall clock: the same data at the
+    /// same instant gives the same bytes).
+    pub generated_at: Timestamp,
+    pub organization: ExportOrganization,
+    pub period: Period,
+    pub summary: Summary,
+    /// Head of the evidence hash chain the posture was computed from.
+    pub chain_head: ExportChainHead,
+    /// Requirements ordered by id, with controls, query and recent events.
+    pub requirements: Vec<ExportRequirement>,
+    /// The same facts as flat records, one per control, for GRC tools' custom-integration APIs.
+    pub records: Vec<ControlRecord>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportOrganization {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// Who the report is prepared for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auditor: Option<String>,
+    pub signatories: Vec<ExportSignatory>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct ExportSignatory {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// The audit period covered: the widest requirement window, ending at the evaluation instant.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct Period {
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct ExportChainHead {
+    /// Sequence number of the newest event (0 for an empty store).
+    pub seq: i64,
+    /// Its chain hash, hex.
+    pub hash: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportRequirement {
+    pub id: String,
+    /// The Soc2Requirement's name.
+    pub name: String,
+    pub title: String,
+    pub state: State,
+    pub coverage: String,
+    pub events_in_window: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evidence_at: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub green_since: Option<Timestamp>,
+    pub controls: Vec<ExportControl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<QueryStatus>,
+    pub recent_events: Vec<EventSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportControl {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub cadence: String,
+    pub event_types: Vec<String>,
+    pub state: State,
+    pub events: u64,
+    pub covered_intervals: u32,
+    pub total_intervals: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evidence_at: Option<Timestamp>,
+}
+
+/// One control's posture as a flat record (strings and numbers only).
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ControlRecord {
+    /// Stable key: `<requirement id>/<control name>`.
+    pub record_id: String,
+    pub requirement_id: String,
+    pub requirement_title: String,
+    pub requirement_state: State,
+    pub control_name: String,
+    pub control_title: String,
+    pub control_state: State,
+    pub covered_intervals: u32,
+    pub total_intervals: u32,
+    pub events: u64,
+    /// RFC 3339, or empty when there is none.
+    pub last_evidence_at: String,
+    pub period_start: Timestamp,
+    pub period_end: Timestamp,
+    pub organization: String,
+}
+
+/// Builds the export from evaluated requirements.
+pub fn posture_export(
+    requirements: &[Soc2Requirement],
+    organization: Option<&Organization>,
+    at: Timestamp,
+    head: &ChainHead,
+) -> PostureExport {
+    let mut requirements: Vec<&Soc2Requirement> = requirements.iter().collect();
+    requirements.sort_by(|a, b| (&a.spec.id, a.name_any()).cmp(&(&b.spec.id, b.name_any())));
+    let widest = requirements
+        .iter()
+        .map(|r| r.spec.window.micros())
+        .max()
+        .unwrap_or(0);
+    let period = Period {
+        start: crate::posture::timestamp(at.as_microsecond() - widest),
+        end: at,
+    };
+    let organization = organization.map_or_else(
+        || ExportOrganization {
+            name: "Unnamed organisation".into(),
+            ..Default::default()
+        },
+        |o| ExportOrganization {
+            name: o.name.clone(),
+            system: o.system.clone(),
+            auditor: o.auditor.clone(),
+            signatories: o
+                .signatories
+                .iter()
+                .map(|s| ExportSignatory {
+                    name: s.name.clone(),
+                    title: s.title.clone(),
+                })
+                .collect(),
+        },
+    );
+
+    let exported: Vec<ExportRequirement> = requirements
+        .iter()
+        .map(|r| {
+            let status = r.status.clone().unwrap_or_default();
+            let controls = r
+                .spec
+                .controls
+                .iter()
+                .map(|c| {
+                    let found = status.controls.iter().find(|s| s.name == c.name);
+                    let judged = found.cloned().unwrap_or(ControlStatus {
+                        state: State::Unknown,
+                        ..Default::default()
+                    });
+                    ExportControl {
+                        name: c.name.clone(),
+                        title: c.title.clone(),
+                        cadence: r.spec.cadence_of(c).to_string(),
+                        event_types: c.evidence.event_types.clone(),
+                        state: judged.state,
+                        events: judged.events,
+                        covered_intervals: judged.covered_intervals,
+                        total_intervals: judged.total_intervals,
+                        last_evidence_at: judged.last_evidence_at,
+                    }
+                })
+                .collect();
+            ExportRequirement {
+                id: r.spec.id.clone(),
+                name: r.name_any(),
+                title: r.spec.title.clone(),
+                state: status.state.unwrap_or_default(),
+                coverage: status.coverage.unwrap_or_default(),
+                events_in_window: status.events_in_window.unwrap_or_default(),
+                window_start: status.window_start,
+                last_evidence_at: status.last_evidence_at,
+                green_since: status.green_since,
+                controls,
+                query: status.query,
+                recent_events: status.recent_events,
+            }
+        })
+        .collect();
+
+    let records = exported
+        .iter()
+        .flat_map(|r| {
+            r.controls.iter().map(|c| ControlRecord {
+                record_id: format!("{}/{}", r.id, c.name),
+                requirement_id: r.id.clone(),
+                requirement_title: r.title.clone(),
+                requirement_state: r.state,
+                control_name: c.name.clone(),
+                control_title: c.title.clone().unwrap_or_else(|| c.name.clone()),
+                control_state: c.state,
+                covered_intervals: c.covered_intervals,
+                total_intervals: c.total_intervals,
+                events: c.events,
+                last_evidence_at: c
+                    .last_evidence_at
+                    .map(|t| t.to_string())
+                    .unwrap_or_default(),
+                period_start: period.start,
+                period_end: period.end,
+                organization: organization.name.clone(),
+            })
+        })
+        .collect();
+
+    let count = |state: State| exported.iter().filter(|r| r.state == state).count() as u32;
+    PostureExport {
+        schema_version: SCHEMA_VERSION.into(),
+        generated_at: at,
+        summary: Summary {
+            total: exported.len() as u32,
+            green: count(State::Green),
+            amber: count(State::Amber),
+            red: count(State::Red),
+            unknown: count(State::Unknown),
+        },
+        chain_head: ExportChainHead {
+            seq: head.seq,
+            hash: hex::encode(head.hash),
+        },
+        organization,
+        period,
+        requirements: exported,
+        records,
+    }
+}
