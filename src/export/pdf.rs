@@ -593,8 +593,8 @@ pub fn render(export: &PostureExport, paper: Paper) -> Vec<u8> {
     let mut doc = PdfDocument::new(&format!("SOC 2 evidence report — {}", org.name));
     let created = printpdf::OffsetDateTime::from_unix_timestamp(export.generated_at.as_second())
         .expect("export instants are valid timestamps");
-    doc.metadata.info.creation_date = created.clone();
-    doc.metadata.info.modification_date = created.clone();
+    doc.metadata.info.creation_date = created;
+    doc.metadata.info.modification_date = created;
     doc.metadata.info.metadata_date = created;
     doc.metadata.info.author = org.name.clone();
     doc.metadata.info.creator = "soc2-operator".into();
