@@ -132,7 +132,13 @@ fn add(document: Value, place: &str, found: &mut Manifests) -> Result<(), String
         }
         "PostureReport" => {
             check_api_version::<PostureReport>(&api_version, &what)?;
-            found.reports.push(parse(document, &what)?);
+            let report: PostureReport = parse(document, &what)?;
+            report
+                .spec
+                .schedule
+                .parse::<crate::posture::schedule::Schedule>()
+                .map_err(|e| format!("{what}: spec.schedule: {e}"))?;
+            found.reports.push(report);
         }
         // Other kinds live in the same repositories (namespaces, RBAC, …): not ours to read.
         _ => tracing::debug!("skipping {what}"),

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::Api;
 use kube::api::ListParams;
+use sha2::{Digest, Sha256};
 use soc2_operator::crd::{PostureReport, Soc2Requirement, State};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -173,6 +175,86 @@ async fn examples_reach_their_states_and_show_in_kubectl() {
     }
     let o = kubectl(&["get", "posture", "-n", &ns.0]);
     assert!(stdout(&o).contains("Amber"), "{}", stdout(&o));
+
+    // The posture job ran at once (a new report) and published all three exports to its
+    // ConfigMap, with digests in the status.
+    let report = eventually("the exports", WAIT, || async {
+        let r = reports.get("soc2").await.ok()?;
+        (r.status.as_ref()?.artifacts.len() == 3).then_some(r)
+    })
+    .await;
+    let status = report.status.clone().unwrap();
+    assert!(status.last_run_at.is_some() && status.next_run_at > status.last_run_at);
+    assert_eq!(
+        status.next_run_at.unwrap().strftime("%H:%M:%S").to_string(),
+        "06:00:00",
+        "daily at 06:00 UTC"
+    );
+    let published = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ExportsPublished")
+        .unwrap();
+    assert_eq!(
+        (published.status.as_str(), published.reason.as_str()),
+        ("True", "Published")
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.0);
+    let cm = config_maps.get("soc2-posture-export").await.unwrap();
+    let owner = &cm.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("PostureReport", "soc2")
+    );
+    for artifact in &status.artifacts {
+        let key = artifact.location.rsplit('/').next().unwrap();
+        let bytes = match cm.binary_data.as_ref().and_then(|d| d.get(key)) {
+            Some(b) => b.0.clone(),
+            None => cm.data.as_ref().unwrap()[key].clone().into_bytes(),
+        };
+        assert_eq!(artifact.bytes, bytes.len() as u64, "{key}");
+        assert_eq!(
+            artifact.sha256,
+            hex::encode(Sha256::digest(&bytes)),
+            "{key}"
+        );
+        assert!(
+            artifact
+                .location
+                .starts_with(&format!("configmap://{}/soc2-posture-export/", ns.0))
+        );
+    }
+    assert!(
+        cm.binary_data.unwrap()["posture.pdf"]
+            .0
+            .starts_with(b"%PDF-")
+    );
+    let csv = &cm.data.as_ref().unwrap()["posture.csv"];
+    assert_eq!(csv.lines().count(), 9, "a header and eight requirements");
+    assert!(
+        !csv.contains(",Unknown,"),
+        "the job waits for every requirement's first evaluation:\n{csv}"
+    );
+
+    // Owned by its report: deleting the report collects the ConfigMap.
+    assert!(
+        kubectl(&["delete", "posturereport", "soc2", "-n", &ns.0])
+            .status
+            .success()
+    );
+    eventually(
+        "the ConfigMap to be collected",
+        Duration::from_secs(120),
+        || async {
+            config_maps
+                .get_opt("soc2-posture-export")
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
 
     // Plumbing: health, readiness after the first sync, and the state gauge.
     assert_eq!(operator.get("/healthz").unwrap().0, 200);

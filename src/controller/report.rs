@@ -1,28 +1,94 @@
-//! PostureReport: aggregate the selected requirements into the report's status.
-//!
-//! Seams for what comes next: the schedule decides the requeue, the history and exports hang off
-//! a run; today a run is the aggregation alone.
+//! PostureReport: aggregate the selected requirements into the report's status, and on its
+//! schedule run the posture job: render the exports and publish them.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use kube::ResourceExt;
+use jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use super::{Context, Error, api};
-use crate::crd::{FIELD_MANAGER, PostureReport, Soc2Requirement};
-use crate::posture::report_status;
+use crate::crd::{
+    Artifact, ExportFormat, FIELD_MANAGER, PostureReport, PostureReportStatus, Soc2Requirement,
+};
+use crate::export::pdf::Paper;
+use crate::export::sink::{Rendered, publish_configmap};
+use crate::export::{csv, json, pdf, posture_export};
+use crate::posture::schedule::Schedule;
+use crate::posture::{report_status, selects, set_condition};
 
 pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_timer("report");
+    let now = Timestamp::now();
     let requirements: Vec<Soc2Requirement> = ctx
         .requirements
         .state()
         .iter()
         .map(|r| (**r).clone())
         .collect();
-    let status = report_status(&report, &requirements);
+    let mut status = report_status(&report, &requirements);
+    let previous = report.status.clone().unwrap_or_default();
+    let generation = report.metadata.generation;
+
+    let mut published = None;
+    match report.spec.schedule.parse::<Schedule>() {
+        Err(reason) => set_condition(
+            &mut status.conditions,
+            "Ready",
+            "False",
+            "InvalidSchedule",
+            reason,
+            generation,
+            now,
+        ),
+        Ok(schedule) => {
+            set_condition(
+                &mut status.conditions,
+                "Ready",
+                "True",
+                "Aggregated",
+                "Requirements aggregated".into(),
+                generation,
+                now,
+            );
+            let selected: Vec<Soc2Requirement> = requirements
+                .into_iter()
+                .filter(|r| selects(&report, r))
+                .collect();
+            // A run waits until every selected requirement has been evaluated once.
+            let evaluated = selected
+                .iter()
+                .all(|r| r.status.as_ref().is_some_and(|s| s.state.is_some()));
+            if evaluated && schedule.due(previous.last_run_at, now) {
+                let outcome = run(&report, &selected, now, &ctx).await;
+                status.last_run_at = Some(now);
+                let (cond, reason, message) = match outcome {
+                    Ok(artifacts) => {
+                        let message = format!("Published {} export(s)", artifacts.len());
+                        status.artifacts = artifacts;
+                        ("True", "Published", message)
+                    }
+                    Err((reason, message)) => ("False", reason, message),
+                };
+                set_condition(
+                    &mut status.conditions,
+                    "ExportsPublished",
+                    cond,
+                    reason,
+                    message,
+                    generation,
+                    now,
+                );
+                published = Some(cond == "True");
+            }
+            status.next_run_at = Some(schedule.next_after(status.last_run_at.unwrap_or(now)));
+        }
+    }
+
     if report.status.as_ref() != Some(&status) {
         let patch = json!({"apiVersion": "compliance.behavry.io/v1alpha1", "kind": "PostureReport", "status": status});
         api::<PostureReport>(&ctx.client, report.as_ref())
@@ -39,11 +105,107 @@ pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<
             })
             .inc();
     }
-    Ok(Action::requeue(ctx.config.requeue))
+    if let Some(event) = export_event(&previous, &status, published) {
+        ctx.recorder
+            .publish(&event, &report.object_ref(&()))
+            .await?;
+    }
+
+    // Wake for the next run, and meanwhile at the requeue interval (the watch on requirements
+    // re-runs the aggregation as soon as one changes).
+    let until_next = status
+        .next_run_at
+        .map(|next| Duration::try_from(next.duration_since(now)).unwrap_or_default())
+        .unwrap_or(ctx.config.requeue);
+    Ok(Action::requeue(
+        until_next
+            .min(ctx.config.requeue)
+            .max(Duration::from_secs(1)),
+    ))
+}
+
+/// The posture job: render every requested format and publish to the destinations.
+async fn run(
+    report: &PostureReport,
+    selected: &[Soc2Requirement],
+    now: Timestamp,
+    ctx: &Context,
+) -> Result<Vec<Artifact>, (&'static str, String)> {
+    let destination = report.spec.destination.clone().unwrap_or_default();
+    let Some(config_map) = destination.config_map else {
+        return Ok(Vec::new());
+    };
+    let store = ctx
+        .evidence
+        .get()
+        .await
+        .map_err(|e| ("EvidenceStoreUnavailable", e))?;
+    let head = store
+        .head()
+        .await
+        .map_err(|e| ("EvidenceStoreUnavailable", e.to_string()))?;
+    let document = posture_export(selected, report.spec.organization.as_ref(), now, &head);
+    let formats = if report.spec.formats.is_empty() {
+        vec![ExportFormat::Pdf, ExportFormat::Csv, ExportFormat::Json]
+    } else {
+        report.spec.formats.clone()
+    };
+    let files: Vec<Rendered> = formats
+        .into_iter()
+        .map(|format| Rendered {
+            format,
+            bytes: match format {
+                ExportFormat::Pdf => pdf::render(&document, Paper::A4),
+                ExportFormat::Csv => csv::requirements(&document).into_bytes(),
+                ExportFormat::Json => json::render(&document).into_bytes(),
+            },
+        })
+        .collect();
+    publish_configmap(&ctx.client, report, &config_map.name, &files, now)
+        .await
+        .map_err(|e| {
+            let reason = match e {
+                crate::export::sink::SinkError::TooLarge { .. } => "ExportTooLarge",
+                crate::export::sink::SinkError::Kube { .. } => "ConfigMapWriteFailed",
+            };
+            (reason, e.to_string())
+        })
+}
+
+/// An Event when publishing starts failing (Warning) or recovers (Normal); none otherwise.
+fn export_event(
+    previous: &PostureReportStatus,
+    status: &PostureReportStatus,
+    published: Option<bool>,
+) -> Option<Event> {
+    let published = published?;
+    let was = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ExportsPublished")
+        .map(|c| c.status == "True");
+    if was == Some(published) || (was.is_none() && published) {
+        return None;
+    }
+    let condition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ExportsPublished")?;
+    Some(Event {
+        type_: if published {
+            EventType::Normal
+        } else {
+            EventType::Warning
+        },
+        reason: condition.reason.clone(),
+        note: Some(condition.message.chars().take(1000).collect()),
+        action: "Export".into(),
+        secondary: None,
+    })
 }
 
 pub fn error_policy(report: Arc<PostureReport>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(name = %report.name_any(), %error, "reconcile failed");
     ctx.metrics.reconcile_error("report", error);
-    Action::requeue(std::time::Duration::from_secs(5))
+    Action::requeue(Duration::from_secs(5))
 }

@@ -4,6 +4,7 @@
 pub mod csv;
 pub mod json;
 pub mod pdf;
+pub mod sink;
 
 use jiff::Timestamp;
 use kube::ResourceExt;

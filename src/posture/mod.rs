@@ -12,11 +12,12 @@
 //!   Amber; Unknown when the store could not be read.
 
 mod report;
+pub mod schedule;
 mod status;
 pub mod table;
 
 pub use report::{report_status, selects};
-pub use status::{Unobserved, requirement_status};
+pub use status::{Unobserved, requirement_status, set_condition};
 
 use std::collections::BTreeMap;
 

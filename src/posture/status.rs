@@ -160,7 +160,7 @@ fn compliance(
 }
 
 /// Sets a condition, keeping `lastTransitionTime` unless its status flips.
-fn set_condition(
+pub fn set_condition(
     conditions: &mut Vec<Condition>,
     type_: &str,
     status: &str,
