@@ -76,6 +76,8 @@ make_certs() {
         openssl genrsa -out sa.key 2048 2>/dev/null
         openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
         echo "$TOKEN,admin,admin-uid,\"system:masters\"" > tokens.csv
+        # A user with no RBAC at all, for 403 tests.
+        echo "soc2-operator-test-nobody-token,nobody,nobody-uid" >> tokens.csv
     )
 }
 

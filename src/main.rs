@@ -25,6 +25,18 @@ struct Cli {
 enum Command {
     /// Run the operator against the cluster of the usual kubeconfig (in-cluster, KUBECONFIG, ~/.kube/config).
     Run(RunArgs),
+    /// Serve the compliance API locally over the embedded store, for requirements from files
+    /// (loopback only: no authentication).
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Files or directories of YAML resources.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
     /// Print both CustomResourceDefinitions as YAML.
     Crd,
     /// Append JSON Lines audit events to the evidence store (all or nothing).
@@ -183,6 +195,35 @@ fn init_tracing(format: LogFormat) {
 async fn run(command: Command) -> Result<ExitCode> {
     match command {
         Command::Run(args) => run_operator(args).await?,
+        Command::Serve {
+            store,
+            paths,
+            listen,
+        } => {
+            anyhow::ensure!(
+                listen.ip().is_loopback(),
+                "serve answers without authentication, so it listens on loopback only, not {listen}"
+            );
+            manifests::load(&paths)?;
+            let state = soc2_operator::http::api::ApiState {
+                source: soc2_operator::http::api::Source::Files(paths),
+                evidence: std::sync::Arc::new(evidence::LazyStore::new(
+                    store.evidence,
+                    OpenMode::Existing,
+                )),
+                auth: None,
+                ready: None,
+            };
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen}"))?;
+            tracing::info!(%listen, "serving the compliance API on http://{listen}/api/v1/compliance/soc2/requirements");
+            axum::serve(listener, soc2_operator::http::api::router(state))
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await?;
+        }
         Command::Crd => print!("{}", crd::crds_yaml()),
         Command::Ingest { store, file } => {
             let store = Store::open(&store.evidence, OpenMode::Create).await?;

@@ -443,3 +443,94 @@ fn the_documented_python_verifier_accepts_the_store() {
     let ours_hash = ours.trim().rsplit(' ').next().unwrap();
     assert_eq!(head.trim(), format!("chain ok, head {ours_hash}"));
 }
+
+#[test]
+fn serve_answers_locally_and_only_on_loopback() {
+    // Evidence ending now: serve evaluates at the time of each request.
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let db = dir.path().join("evidence.db");
+    assert!(
+        run(&["demo-data", "-o", events.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let url = format!("sqlite://{}", db.display());
+    assert!(
+        run(&["ingest", "--evidence", &url, events.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let demo = Demo { _dir: dir, url, db };
+    let o = run(&[
+        "serve",
+        "--evidence",
+        &demo.url,
+        "-f",
+        examples().to_str().unwrap(),
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("loopback only"),
+        "{}",
+        stderr(&o)
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .args([
+            "serve",
+            "--evidence",
+            &demo.url,
+            "-f",
+            examples().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let mut list = None;
+    for _ in 0..100 {
+        list = get("/api/v1/compliance/soc2/requirements");
+        if list.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let list = list.expect("serve listens");
+    let body: Value = serde_json::from_str(list.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let states: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"]["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.len(), 8);
+    assert!(
+        states.contains(&"Green") && states.contains(&"Amber") && states.contains(&"Red"),
+        "{states:?}"
+    );
+    let csv = get("/api/v1/compliance/soc2/requirements/CC7.3/evidence?format=csv").unwrap();
+    assert!(
+        csv.starts_with("HTTP/1.0 200") && csv.contains("hitl.escalation.resolved"),
+        "{}",
+        &csv[..200.min(csv.len())]
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -490,3 +490,134 @@ async fn of_two_operators_one_leads_and_the_other_takes_over() {
         start.elapsed()
     );
 }
+
+#[tokio::test]
+async fn the_api_serves_exports_and_supporting_sets_to_whom_rbac_allows() {
+    let ns = Namespace::new("api");
+    let evidence = Evidence::new();
+    evidence.demo();
+    let operator = Operator::start(&ns, &evidence.url(), &format!("{}-op", ns.0));
+    for file in std::fs::read_dir(format!("{ROOT}/examples/requirements")).unwrap() {
+        assert!(
+            ns.apply(&std::fs::read_to_string(file.unwrap().path()).unwrap())
+                .status
+                .success()
+        );
+    }
+    assert!(
+        ns.apply(&std::fs::read_to_string(format!("{ROOT}/examples/posture-report.yaml")).unwrap())
+            .status
+            .success()
+    );
+    let api: Api<Soc2Requirement> = Api::namespaced(client().await, &ns.0);
+    let cc66 = wait_state(&api, "cc6-6", State::Green).await;
+    wait_state(&api, "cc7-4", State::Red).await;
+    eventually("every requirement evaluated", WAIT, || async {
+        let all = api.list(&ListParams::default()).await.ok()?.items;
+        (all.len() == 8
+            && all
+                .iter()
+                .all(|r| r.status.as_ref().is_some_and(|s| s.state.is_some())))
+        .then_some(())
+    })
+    .await;
+    let base = "/api/v1/compliance/soc2";
+    let scoped = |path: &str| {
+        format!(
+            "{base}{path}{}namespace={}",
+            if path.contains('?') { "&" } else { "?" },
+            ns.0
+        )
+    };
+
+    // Who asks: no token or a bad one is 401, a user without RBAC is 403, and neither sees data.
+    for (token, status) in [
+        (None, 401),
+        (Some("not-a-token"), 401),
+        (Some(NOBODY_TOKEN), 403),
+    ] {
+        for path in [
+            "/export?format=pdf",
+            "/requirements",
+            "/requirements/CC6.6/evidence?format=csv",
+        ] {
+            let r = operator.request(&scoped(path), token).unwrap();
+            assert_eq!(r.status, status, "{path} with {token:?}: {}", r.text());
+            assert!(
+                !r.text().contains("CC6.6") && !r.text().contains("policy.decision"),
+                "{}",
+                r.text()
+            );
+            assert!(r.text().contains("\"error\""));
+        }
+    }
+    let get = |path: &str| operator.request(&scoped(path), Some(ADMIN_TOKEN)).unwrap();
+
+    // Exports.
+    let pdf = get("/export?format=pdf");
+    assert_eq!(pdf.status, 200);
+    assert_eq!(pdf.header("content-type"), Some("application/pdf"));
+    assert!(
+        pdf.header("content-disposition")
+            .unwrap()
+            .starts_with("attachment; filename=\"soc2-posture-")
+    );
+    assert!(pdf.body.starts_with(b"%PDF-"));
+    let csv = get("/export?format=csv");
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    assert_eq!(csv.text().lines().count(), 9);
+    let json = get("/export?format=json");
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    let export: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(export["summary"]["total"], 8);
+    let bad = get("/export?format=xml");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.text()
+            .contains("unsupported format \\\"xml\\\": use format=pdf, csv or json"),
+        "{}",
+        bad.text()
+    );
+
+    // Requirements.
+    let list: serde_json::Value = serde_json::from_slice(&get("/requirements").body).unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 8);
+    let cc74: serde_json::Value = serde_json::from_slice(&get("/requirements/CC7.4").body).unwrap();
+    assert_eq!(cc74["status"]["state"], "Red");
+    assert_eq!(get("/requirements/CC9.9").status, 404);
+
+    // The supporting set, streamed: every event in the window that a control selects.
+    let expected = cc66.status.unwrap().events_in_window.unwrap() as i64;
+    let set = get("/requirements/CC6.6/evidence?format=csv");
+    assert_eq!(set.status, 200);
+    assert!(
+        set.header("content-disposition")
+            .unwrap()
+            .contains("CC6.6-supporting-set.csv")
+    );
+    let mut reader = csv::Reader::from_reader(set.body.as_slice());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert!(
+        (rows.len() as i64 - expected).abs() <= 5,
+        "{} rows, {expected} in the status",
+        rows.len()
+    );
+    let types = [
+        "policy.decision",
+        "context_gate.tool_filtered",
+        "restricted_mode.changed",
+    ];
+    assert!(rows.iter().all(|r| types.contains(&&r[2])));
+    assert!(
+        rows.iter()
+            .filter(|r| &r[2] == "policy.decision")
+            .all(|r| &r[4] == "allow" || &r[4] == "deny")
+    );
+    let set: serde_json::Value =
+        serde_json::from_slice(&get("/requirements/CC6.6/evidence?format=json").body).unwrap();
+    assert_eq!(set.as_array().unwrap().len(), rows.len());
+    let empty: serde_json::Value =
+        serde_json::from_slice(&get("/requirements/CC7.4/evidence?format=json").body).unwrap();
+    assert_eq!(empty, serde_json::json!([]));
+    assert_eq!(get("/requirements/CC6.6/evidence?format=xml").status, 400);
+}

@@ -18,7 +18,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::Mutex;
 
 use crate::crd::Soc2Requirement;
-use crate::evidence::{OpenMode, Store};
+use crate::evidence::{LazyStore, OpenMode};
 
 /// Reconciler failures (a store outage is not one: it is a status).
 #[derive(Debug, thiserror::Error)]
@@ -52,44 +52,10 @@ pub struct Config {
     pub identity: String,
 }
 
-/// The evidence store, opened on first use and re-opened after a failure, so that an operator
-/// started before its store (or across an outage) recovers on its own.
-pub struct Evidence {
-    url: String,
-    store: Mutex<Option<Store>>,
-}
-
-impl Evidence {
-    pub fn new(url: String) -> Self {
-        Evidence {
-            url,
-            store: Mutex::new(None),
-        }
-    }
-
-    /// The open store, or why it cannot be opened.
-    pub async fn get(&self) -> Result<Store, String> {
-        let mut slot = self.store.lock().await;
-        if let Some(store) = slot.as_ref() {
-            return Ok(store.clone());
-        }
-        let store = Store::open(&self.url, OpenMode::Create)
-            .await
-            .map_err(|e| e.to_string())?;
-        *slot = Some(store.clone());
-        Ok(store)
-    }
-
-    /// Forgets the open store after a failed read, so the next use re-opens it.
-    pub async fn reset(&self) {
-        self.store.lock().await.take();
-    }
-}
-
 /// Shared state of the reconcilers.
 pub struct Context {
     pub client: Client,
-    pub evidence: Evidence,
+    pub evidence: Arc<LazyStore>,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
     pub config: Config,
@@ -112,7 +78,7 @@ impl Context {
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
-            evidence: Evidence::new(config.evidence.clone()),
+            evidence: Arc::new(LazyStore::new(config.evidence.clone(), OpenMode::Create)),
             client,
             metrics,
             config,

@@ -69,7 +69,26 @@ pub async fn run(
             source,
         })?;
     tracing::info!(addr = %listener.local_addr().unwrap_or(http_addr), "serving /healthz, /readyz and /metrics");
-    let router = crate::http::router(metrics.clone(), health.clone());
+    let identity = config.identity.clone();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        metrics.clone(),
+        requirement_cache.clone(),
+    ));
+    let report_controller = Controller::new(reports, watcher::Config::default());
+    let report_cache = report_controller.store();
+    let api = crate::http::api::ApiState {
+        source: crate::http::api::Source::Cluster {
+            requirements: requirement_cache.clone(),
+            reports: report_cache.clone(),
+        },
+        evidence: ctx.evidence.clone(),
+        auth: Some(client.clone()),
+        ready: Some(health.clone()),
+    };
+    let router =
+        crate::http::router(metrics.clone(), health.clone()).merge(crate::http::api::router(api));
     let http = tokio::spawn(
         axum::serve(listener, router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
@@ -82,13 +101,13 @@ pub async fn run(
     if let Some(l) = &leadership {
         let manager = LeaseManagerBuilder::new(client.clone(), &l.lease_name)
             .with_namespace(&l.namespace)
-            .with_identity(&config.identity)
+            .with_identity(&identity)
             .with_duration(l.duration)
             .with_grace(l.grace)
             .build()
             .await?;
         let (mut is_leader, task) = manager.watch().await;
-        tracing::info!(lease = %l.lease_name, identity = %config.identity, "waiting for leadership");
+        tracing::info!(lease = %l.lease_name, %identity, "waiting for leadership");
         while !*is_leader.borrow_and_update() {
             tokio::select! {
                 changed = is_leader.changed() => if changed.is_err() { break },
@@ -119,14 +138,6 @@ pub async fn run(
         });
     }
 
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        config,
-        metrics,
-        requirement_cache.clone(),
-    ));
-    let report_controller = Controller::new(reports, watcher::Config::default());
-    let report_cache = report_controller.store();
     let reports_run = report_controller
         // A requirement's change (its status above all) re-runs the reports that select it.
         .watches(

@@ -14,7 +14,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row};
 
@@ -35,6 +36,42 @@ pub enum OpenMode {
     Create,
     /// For readers (evaluate): a missing file is an error, never an empty store that reads as Red.
     Existing,
+}
+
+/// The evidence store, opened on first use and re-opened after a failure, so that an operator
+/// started before its store (or across an outage) recovers on its own.
+pub struct LazyStore {
+    url: String,
+    mode: OpenMode,
+    store: tokio::sync::Mutex<Option<Store>>,
+}
+
+impl LazyStore {
+    pub fn new(url: String, mode: OpenMode) -> Self {
+        LazyStore {
+            url,
+            mode,
+            store: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The open store, or why it cannot be opened.
+    pub async fn get(&self) -> Result<Store, String> {
+        let mut slot = self.store.lock().await;
+        if let Some(store) = slot.as_ref() {
+            return Ok(store.clone());
+        }
+        let store = Store::open(&self.url, self.mode)
+            .await
+            .map_err(|e| e.to_string())?;
+        *slot = Some(store.clone());
+        Ok(store)
+    }
+
+    /// Forgets the open store after a failed read, so the next use re-opens it.
+    pub async fn reset(&self) {
+        self.store.lock().await.take();
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -106,17 +143,7 @@ impl Store {
             .fetch_all(&recent)
             .await?
             .iter()
-            .map(|row| -> Result<EventSummary> {
-                Ok(EventSummary {
-                    id: row.try_get(0)?,
-                    occurred_at: timestamp(row.try_get(1)?),
-                    event_type: row.try_get(2)?,
-                    actor: row.try_get(3)?,
-                    outcome: row.try_get(4)?,
-                    resource: row.try_get(5)?,
-                    hash: hex::encode(row.try_get::<Vec<u8>, _>(6)?),
-                })
-            })
+            .map(summary)
             .collect::<Result<_>>()?;
         Ok(Observation {
             controls,
@@ -125,16 +152,59 @@ impl Store {
         })
     }
 
-    async fn fetch_all(&self, compiled: &CompiledQuery) -> Result<Vec<sqlx::sqlite::SqliteRow>> {
-        let mut q = sqlx::query(AssertSqlSafe(compiled.sql.clone()));
-        for param in &compiled.params {
-            q = match param {
-                Param::Int(v) => q.bind(*v),
-                Param::Text(v) => q.bind(v.clone()),
-            };
-        }
-        Ok(q.fetch_all(&self.pool).await?)
+    /// Streams the supporting set of `spec` over `window` (see [`query::supporting_set`]) from a
+    /// task of its own, a bounded channel apart: memory stays flat however large the set, and the
+    /// query stops when the receiver goes away.
+    pub fn supporting_set(
+        &self,
+        spec: &Soc2RequirementSpec,
+        window: &Window,
+    ) -> futures::channel::mpsc::Receiver<Result<EventSummary>> {
+        use futures::{SinkExt, StreamExt};
+        let compiled = query::supporting_set(spec, window, Dialect::Sqlite);
+        let pool = self.pool.clone();
+        let (mut tx, rx) = futures::channel::mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut rows = bind(&compiled).fetch(&pool);
+            while let Some(row) = rows.next().await {
+                let item = row.map_err(Error::from).and_then(|r| summary(&r));
+                if tx.send(item).await.is_err() {
+                    break;
+                }
+            }
+        });
+        rx
     }
+
+    async fn fetch_all(&self, compiled: &CompiledQuery) -> Result<Vec<SqliteRow>> {
+        Ok(bind(compiled).fetch_all(&self.pool).await?)
+    }
+}
+
+fn bind(
+    compiled: &CompiledQuery,
+) -> sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    let mut q = sqlx::query(AssertSqlSafe(compiled.sql.clone()));
+    for param in &compiled.params {
+        q = match param {
+            Param::Int(v) => q.bind(*v),
+            Param::Text(v) => q.bind(v.clone()),
+        };
+    }
+    q
+}
+
+/// A row of `event_id, occurred_at, event_type, actor, outcome, resource, hash`.
+fn summary(row: &SqliteRow) -> Result<EventSummary> {
+    Ok(EventSummary {
+        id: row.try_get(0)?,
+        occurred_at: timestamp(row.try_get(1)?),
+        event_type: row.try_get(2)?,
+        actor: row.try_get(3)?,
+        outcome: row.try_get(4)?,
+        resource: row.try_get(5)?,
+        hash: hex::encode(row.try_get::<Vec<u8>, _>(6)?),
+    })
 }
 
 fn hash_of(bytes: Vec<u8>) -> Result<[u8; 32]> {

@@ -187,6 +187,28 @@ pub fn recent_events(
     q.finish()
 }
 
+/// Every event in the window that supports the requirement (matches any control), in chain
+/// order: the "download supporting set". One pass in `seq` order, so it streams without sorting.
+pub fn supporting_set(
+    spec: &Soc2RequirementSpec,
+    window: &Window,
+    dialect: Dialect,
+) -> CompiledQuery {
+    let mut q = Builder::new(dialect);
+    q.push("SELECT event_id, occurred_at, event_type, actor, outcome, resource, hash FROM audit_events WHERE ");
+    for (i, control) in spec.controls.iter().enumerate() {
+        q.push(if i > 0 { " OR (" } else { "(" })
+            .selector(
+                &control.evidence.event_types,
+                &control.evidence.outcomes,
+                window,
+            )
+            .push(")");
+    }
+    q.push(" ORDER BY seq");
+    q.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,6 @@
 //! CSV for auditors' spreadsheets: one row per requirement, and the supporting set of one
 //! requirement as one row per event.
 
-use std::io::Write;
-
 use super::PostureExport;
 use crate::crd::EventSummary;
 
@@ -69,43 +67,39 @@ pub fn requirements(export: &PostureExport) -> String {
     String::from_utf8(w.into_inner().expect("flushing memory")).expect("CSV of strings is UTF-8")
 }
 
-/// Writes a supporting set as CSV, one event per row, as the events arrive (nothing is held).
-pub struct EventsCsv<W: Write> {
-    writer: csv::Writer<W>,
+const EVENT_HEADER: [&str; 7] = [
+    "id",
+    "occurred_at",
+    "type",
+    "actor",
+    "outcome",
+    "resource",
+    "hash",
+];
+
+/// The header line of a supporting set's CSV.
+pub fn event_header() -> Vec<u8> {
+    record(EVENT_HEADER.map(String::from))
 }
 
-impl<W: Write> EventsCsv<W> {
-    pub fn new(out: W) -> csv::Result<Self> {
-        let mut writer = csv::Writer::from_writer(out);
-        writer.write_record([
-            "id",
-            "occurred_at",
-            "type",
-            "actor",
-            "outcome",
-            "resource",
-            "hash",
-        ])?;
-        Ok(EventsCsv { writer })
-    }
+/// One event as one CSV line, so a supporting set streams row by row.
+pub fn event_row(e: &EventSummary) -> Vec<u8> {
+    let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or_default());
+    record([
+        cell(&e.id),
+        e.occurred_at.to_string(),
+        cell(&e.event_type),
+        opt(&e.actor),
+        opt(&e.outcome),
+        opt(&e.resource),
+        e.hash.clone(),
+    ])
+}
 
-    pub fn write(&mut self, e: &EventSummary) -> csv::Result<()> {
-        let opt = |v: &Option<String>| cell(v.as_deref().unwrap_or_default());
-        self.writer.write_record([
-            cell(&e.id),
-            e.occurred_at.to_string(),
-            cell(&e.event_type),
-            opt(&e.actor),
-            opt(&e.outcome),
-            opt(&e.resource),
-            e.hash.clone(),
-        ])
-    }
-
-    pub fn finish(mut self) -> std::io::Result<W> {
-        self.writer.flush()?;
-        self.writer.into_inner().map_err(|e| e.into_error())
-    }
+fn record<const N: usize>(fields: [String; N]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(fields).expect("writing to memory");
+    w.into_inner().expect("flushing memory")
 }
 
 #[cfg(test)]
@@ -121,7 +115,6 @@ mod tests {
 
     #[test]
     fn events_round_trip_through_a_csv_reader() {
-        let mut out = EventsCsv::new(Vec::new()).unwrap();
         let e = EventSummary {
             id: "e,1".into(),
             occurred_at: jiff::Timestamp::UNIX_EPOCH,
@@ -131,8 +124,7 @@ mod tests {
             resource: Some("line\nbreak".into()),
             hash: "ab".into(),
         };
-        out.write(&e).unwrap();
-        let bytes = out.finish().unwrap();
+        let bytes = [event_header(), event_row(&e)].concat();
         let mut reader = csv::Reader::from_reader(bytes.as_slice());
         let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
         assert_eq!(rows.len(), 1);

@@ -1,4 +1,6 @@
-//! The operator's HTTP server: health, readiness and metrics.
+//! The operator's HTTP server: health, readiness, metrics and the compliance API.
+
+pub mod api;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

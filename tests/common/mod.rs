@@ -232,17 +232,13 @@ impl Operator {
 
     /// GET a path on the operator's HTTP port: (status code, body), or None when not listening.
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).ok()?;
-        let code = response.split(' ').nth(1)?.parse().ok()?;
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        Some((code, body))
+        self.request(path, None)
+            .map(|r| (r.status, String::from_utf8_lossy(&r.body).into_owned()))
+    }
+
+    /// GET with an optional bearer token.
+    pub fn request(&self, path: &str, token: Option<&str>) -> Option<Response> {
+        http_get(self.port, path, token)
     }
 
     /// The value of a metric line starting with `prefix`, or 0 when absent.
@@ -305,3 +301,59 @@ pub fn condition<'a>(
         .find(|c| c.type_ == type_)
         .unwrap_or_else(|| panic!("no {type_} condition"))
 }
+
+/// A plain HTTP/1.0 response.
+pub struct Response {
+    pub status: u16,
+    /// Header lines, lower-cased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// GET `path` from 127.0.0.1:`port` (HTTP/1.0: the server closes when done).
+pub fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<Response> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some(Response {
+        status,
+        headers,
+        body: raw[split + 4..].to_vec(),
+    })
+}
+
+/// Tokens of the test control plane's users (scripts/kube-env.sh).
+pub const ADMIN_TOKEN: &str = "soc2-operator-test-admin-token";
+pub const NOBODY_TOKEN: &str = "soc2-operator-test-nobody-token";
