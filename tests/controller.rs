@@ -392,7 +392,13 @@ async fn an_unreadable_store_is_unknown_never_red_and_recovers() {
     let good = Evidence::new();
     good.ingest(&event_now("drill-1", "kill_switch.drill"));
     std::fs::rename(good.path(), evidence.path()).unwrap();
-    wait_state(&api, "drill", State::Green).await;
+    let recovered = eventually("drill to leave Unknown", WAIT, || async {
+        let r = api.get("drill").await.ok()?;
+        (r.status.as_ref()?.state != Some(State::Unknown)).then_some(r)
+    })
+    .await;
+    let status = recovered.status.unwrap();
+    assert_eq!(status.state, Some(State::Green), "{:?}", status.conditions);
 }
 
 #[tokio::test]
@@ -620,4 +626,104 @@ async fn the_api_serves_exports_and_supporting_sets_to_whom_rbac_allows() {
         serde_json::from_slice(&get("/requirements/CC7.4/evidence?format=json").body).unwrap();
     assert_eq!(empty, serde_json::json!([]));
     assert_eq!(get("/requirements/CC6.6/evidence?format=xml").status, 400);
+}
+
+#[tokio::test]
+async fn exports_are_published_to_a_real_s3_server_with_their_digests() {
+    use object_store::{ObjectStore, ObjectStoreExt};
+    let endpoint = s3_endpoint();
+    let ns = Namespace::new("s3");
+    let evidence = Evidence::new();
+    evidence.ingest(&event_now("drill-1", "kill_switch.drill"));
+    let _operator = Operator::start(&ns, &evidence.url(), &format!("{}-op", ns.0));
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: s3-creds}}\nstringData:\n  AWS_ACCESS_KEY_ID: soc2-test-access\n  AWS_SECRET_ACCESS_KEY: soc2-test-secret\n  AWS_ENDPOINT_URL: {endpoint}\n"
+    );
+    assert!(ns.apply(&secret).status.success());
+    assert!(
+        ns.apply(&hourly_requirement("drill", "kill_switch.drill"))
+            .status
+            .success()
+    );
+    let prefix = format!("reports/{}", ns.0);
+    let report = format!(
+        "apiVersion: compliance.behavry.io/v1alpha1\nkind: PostureReport\nmetadata: {{name: daily}}\nspec:\n  formats: [pdf, csv, json]\n  destination:\n    objectStore: {{url: \"s3://soc2-exports/{prefix}\", credentialsSecret: s3-creds}}\n  organization: {{name: Example Corp}}\n"
+    );
+    assert!(ns.apply(&report).status.success());
+
+    let reports: Api<PostureReport> = Api::namespaced(client().await, &ns.0);
+    let status = eventually("the S3 artifacts", WAIT, || async {
+        let s = reports.get("daily").await.ok()?.status?;
+        (s.artifacts.len() == 3).then_some(s)
+    })
+    .await;
+    let s3 = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("soc2-exports")
+        .with_region("us-east-1")
+        .with_endpoint(&endpoint)
+        .with_allow_http(true)
+        .with_access_key_id("soc2-test-access")
+        .with_secret_access_key("soc2-test-secret")
+        .build()
+        .unwrap();
+    for artifact in &status.artifacts {
+        let key = artifact
+            .location
+            .strip_prefix("s3://soc2-exports/")
+            .expect("an s3 location");
+        assert!(key.starts_with(&prefix), "{key}");
+        let bytes = s3
+            .get(&object_store::path::Path::from(key))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(artifact.bytes, bytes.len() as u64);
+        assert_eq!(
+            artifact.sha256,
+            hex::encode(Sha256::digest(&bytes)),
+            "{key}"
+        );
+    }
+    let listed: Vec<_> = futures::TryStreamExt::try_collect::<Vec<_>>(
+        s3.list(Some(&object_store::path::Path::from(prefix.as_str()))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed.len(), 3, "nothing but the three whole objects");
+    let published = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "ExportsPublished")
+        .unwrap();
+    assert_eq!(published.reason, "Published");
+
+    // A wrong secret is a condition with the reason, not a crash loop.
+    let bad = secret
+        .replace("soc2-test-secret", "wrong")
+        .replace("s3-creds", "bad-creds");
+    assert!(ns.apply(&bad).status.success());
+    assert!(
+        ns.apply(&report.replace("name: daily", "name: wrong").replace(
+            "credentialsSecret: s3-creds",
+            "credentialsSecret: bad-creds"
+        ))
+        .status
+        .success()
+    );
+    let failed = eventually("the failed condition", WAIT, || async {
+        let s = reports.get("wrong").await.ok()?.status?;
+        let c = s
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "ExportsPublished")?;
+        (c.status == "False").then_some(c)
+    })
+    .await;
+    assert_eq!(
+        failed.reason, "ObjectStoreWriteFailed",
+        "{}",
+        failed.message
+    );
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
@@ -16,7 +17,9 @@ use crate::crd::{
     Artifact, ExportFormat, FIELD_MANAGER, PostureReport, PostureReportStatus, Soc2Requirement,
 };
 use crate::export::pdf::Paper;
-use crate::export::sink::{Rendered, publish_configmap};
+use crate::export::sink::{
+    Credentials, Rendered, SinkError, publish_configmap, publish_object_store,
+};
 use crate::export::{csv, json, pdf, posture_export};
 use crate::posture::schedule::Schedule;
 use crate::posture::{report_status, selects, set_condition};
@@ -132,9 +135,9 @@ async fn run(
     ctx: &Context,
 ) -> Result<Vec<Artifact>, (&'static str, String)> {
     let destination = report.spec.destination.clone().unwrap_or_default();
-    let Some(config_map) = destination.config_map else {
+    if destination.config_map.is_none() && destination.object_store.is_none() {
         return Ok(Vec::new());
-    };
+    }
     let store = ctx
         .evidence
         .get()
@@ -161,15 +164,52 @@ async fn run(
             },
         })
         .collect();
-    publish_configmap(&ctx.client, report, &config_map.name, &files, now)
+
+    let mut artifacts = Vec::new();
+    if let Some(config_map) = destination.config_map {
+        let published = publish_configmap(&ctx.client, report, &config_map.name, &files, now)
+            .await
+            .map_err(|e| {
+                let reason = if matches!(e, SinkError::TooLarge { .. }) {
+                    "ExportTooLarge"
+                } else {
+                    "ConfigMapWriteFailed"
+                };
+                (reason, e.to_string())
+            })?;
+        artifacts.extend(published);
+    }
+    if let Some(target) = destination.object_store {
+        let credentials = match &target.credentials_secret {
+            Some(name) => secret_data(ctx, report, name)
+                .await
+                .map_err(|e| ("CredentialsUnavailable", e))?,
+            None => Credentials::new(),
+        };
+        let published = publish_object_store(&target.url, &credentials, &files, now)
+            .await
+            .map_err(|e| ("ObjectStoreWriteFailed", e.to_string()))?;
+        artifacts.extend(published);
+    }
+    Ok(artifacts)
+}
+
+/// The string values of a Secret in the report's namespace (read by name only).
+async fn secret_data(
+    ctx: &Context,
+    report: &PostureReport,
+    name: &str,
+) -> Result<Credentials, String> {
+    let secret = api::<Secret>(&ctx.client, report)
+        .get(name)
         .await
-        .map_err(|e| {
-            let reason = match e {
-                crate::export::sink::SinkError::TooLarge { .. } => "ExportTooLarge",
-                crate::export::sink::SinkError::Kube { .. } => "ConfigMapWriteFailed",
-            };
-            (reason, e.to_string())
-        })
+        .map_err(|e| format!("reading Secret {name}: {e}"))?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect())
 }
 
 /// An Event when publishing starts failing (Warning) or recovers (Normal); none otherwise.

@@ -357,3 +357,25 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<Response> 
 /// Tokens of the test control plane's users (scripts/kube-env.sh).
 pub const ADMIN_TOKEN: &str = "soc2-operator-test-admin-token";
 pub const NOBODY_TOKEN: &str = "soc2-operator-test-nobody-token";
+
+/// Brings up the test S3 server (scripts/s3-env.sh; a running one is reused): its endpoint.
+pub fn s3_endpoint() -> String {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT
+        .get_or_init(|| {
+            let out = Command::new(Path::new(ROOT).join("scripts/s3-env.sh"))
+                .arg("up")
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("scripts/s3-env.sh");
+            assert!(out.status.success(), "scripts/s3-env.sh up failed");
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .clone()
+}
