@@ -131,15 +131,7 @@ impl ApiState {
             },
             ..Default::default()
         };
-        let reviewed = Api::<TokenReview>::all(client.clone())
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| {
-                ApiError(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("token review failed: {e}"),
-                )
-            })?;
+        let reviewed = create_review(client, &review).await?;
         let status = reviewed.status.unwrap_or_default();
         let user = status
             .user
@@ -162,15 +154,7 @@ impl ApiState {
             },
             ..Default::default()
         };
-        let decided = Api::<SubjectAccessReview>::all(client.clone())
-            .create(&PostParams::default(), &access)
-            .await
-            .map_err(|e| {
-                ApiError(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    format!("access review failed: {e}"),
-                )
-            })?;
+        let decided = create_review(client, &access).await?;
         if decided.status.is_some_and(|s| s.allowed) {
             Ok(())
         } else {
@@ -234,6 +218,41 @@ impl ApiState {
     }
 }
 
+/// Creates a review object (TokenReview, SubjectAccessReview) and returns the apiserver's answer.
+async fn create_review<K>(client: &kube::Client, review: &K) -> Result<K, ApiError>
+where
+    K: kube::Resource<Scope = kube::core::ClusterResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned,
+{
+    Api::<K>::all(client.clone())
+        .create(&PostParams::default(), review)
+        .await
+        .map_err(|e| {
+            ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{} failed: {e}", K::kind(&())),
+            )
+        })
+}
+
+/// A download: its type, and `Content-Disposition: attachment` with the file name.
+fn attachment(content_type: &str, filename: &str, body: impl IntoResponse) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 async fn export(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -280,17 +299,7 @@ async fn export(
         "soc2-posture-{}.{extension}",
         snapshot.at.strftime("%Y-%m-%d")
     );
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(attachment(content_type, &filename, body))
 }
 
 async fn list(
@@ -383,15 +392,5 @@ async fn evidence(
     } else {
         "application/json"
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(attachment(content_type, &filename, body))
 }
