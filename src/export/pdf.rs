@@ -514,13 +514,11 @@ pub fn render(export: &PostureExport, paper: Paper) -> Vec<u8> {
             );
         }
         l.gap(8.0);
-        l.paragraph(
-            &format!("Last {} supporting events", r.recent_events.len()),
-            Face::Bold,
-            11.0,
-            INK,
-            0.0,
-        );
+        let heading = match r.recent_events.len() {
+            0 => "Supporting events".to_string(),
+            n => format!("Last {n} supporting events"),
+        };
+        l.paragraph(&heading, Face::Bold, 11.0, INK, 0.0);
         if r.recent_events.is_empty() {
             l.paragraph(
                 "No supporting events in the window.",
