@@ -37,6 +37,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
+    /// Walk the evidence hash chain and report the first broken link (exit 1 when broken).
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Print both CustomResourceDefinitions as YAML.
     Crd,
     /// Append JSON Lines audit events to the evidence store (all or nothing).
@@ -223,6 +228,24 @@ async fn run(command: Command) -> Result<ExitCode> {
                     let _ = tokio::signal::ctrl_c().await;
                 })
                 .await?;
+        }
+        Command::Verify { store } => {
+            let store = Store::open(&store.evidence, OpenMode::Existing).await?;
+            let verification = store.verify(|n| eprintln!("verified {n} events…")).await;
+            store.close().await;
+            let verification = verification?;
+            if let Some(broken) = verification.broken {
+                anyhow::bail!(
+                    "{broken} ({} events verified before it)",
+                    verification.verified
+                );
+            }
+            println!(
+                "chain ok: {} events, head #{} {}",
+                verification.verified,
+                verification.head.seq,
+                hex::encode(verification.head.hash)
+            );
         }
         Command::Crd => print!("{}", crd::crds_yaml()),
         Command::Ingest { store, file } => {

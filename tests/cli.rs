@@ -534,3 +534,33 @@ fn serve_answers_locally_and_only_on_loopback() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn verify_reports_the_first_broken_link() {
+    let demo = demo();
+    let o = run(&["verify", "--evidence", &demo.url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("chain ok: "), "{}", stdout(&o));
+    let tamper = "DROP TRIGGER audit_events_append_only_update; UPDATE audit_events SET outcome = 'deny' WHERE seq = 42;";
+    assert!(
+        Command::new("sqlite3")
+            .arg(&demo.db)
+            .arg(tamper)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = run(&["verify", "--evidence", &demo.url]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("chain broken at #42: the stored event does not hash to its stored hash"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("41 events verified before it"),
+        "{}",
+        stderr(&o)
+    );
+}

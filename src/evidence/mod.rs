@@ -6,6 +6,7 @@ pub mod chain;
 pub mod event;
 mod ingest;
 pub mod query;
+pub mod verify;
 
 pub use chain::ChainHead;
 pub use ingest::IngestReport;
