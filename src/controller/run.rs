@@ -110,19 +110,25 @@ pub async fn run(
         tracing::info!(lease = %l.lease_name, %identity, "waiting for leadership");
         while !*is_leader.borrow_and_update() {
             tokio::select! {
-                changed = is_leader.changed() => if changed.is_err() { break },
+                changed = is_leader.changed() => if changed.is_err() { return Err(RunError::LostLeadership) },
                 _ = shutdown.cancelled() => return Ok(()),
             }
         }
         tracing::info!(lease = %l.lease_name, "leading");
-        let watcher = is_leader.clone();
-        let lost_tx = lost.clone();
+        // Watch for a lost lease until shutdown; this receiver must go with it, since the lease
+        // task releases the Lease only when every receiver is gone.
+        let mut watcher = is_leader.clone();
+        let (lost_tx, shutdown_rx) = (lost.clone(), shutdown.clone());
         tokio::spawn(async move {
-            let mut watcher = watcher;
-            while watcher.changed().await.is_ok() {
-                if !*watcher.borrow() {
-                    lost_tx.cancel();
-                    break;
+            loop {
+                tokio::select! {
+                    changed = watcher.changed() => {
+                        if changed.is_err() || !*watcher.borrow() {
+                            lost_tx.cancel();
+                            break;
+                        }
+                    }
+                    _ = shutdown_rx.cancelled() => break,
                 }
             }
         });
