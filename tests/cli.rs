@@ -1,5 +1,7 @@
 //! The binary as a user runs it: demo data → ingest → evaluate, and every kind of bad input.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -293,21 +295,7 @@ fn a_malformed_event_file_fails_whole_and_changes_nothing() {
         ),
     ];
     for (input, line, reason) in cases {
-        let mut child = bin()
-            .args(["ingest", "--evidence", &demo.url, "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = common::pipe(bin().args(["ingest", "--evidence", &demo.url, "-"]), input);
         assert!(!o.status.success());
         let err = stderr(&o);
         assert!(

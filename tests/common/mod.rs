@@ -97,21 +97,11 @@ impl Namespace {
     }
 
     pub fn apply(&self, yaml: &str) -> Output {
-        let mut child = Command::new("kubectl")
+        let mut kubectl = Command::new("kubectl");
+        kubectl
             .env("KUBECONFIG", kubeconfig())
-            .args(["apply", "-n", &self.0, "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(yaml.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+            .args(["apply", "-n", &self.0, "-f", "-"]);
+        pipe(&mut kubectl, yaml)
     }
 }
 
@@ -119,6 +109,23 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         let _ = kubectl(&["delete", "namespace", &self.0, "--wait=false"]);
     }
+}
+
+/// Runs `command` with `input` on its standard input; its output.
+pub fn pipe(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// An evidence store file of its own.
@@ -143,20 +150,9 @@ impl Evidence {
 
     /// Ingests JSON Lines with the binary.
     pub fn ingest(&self, lines: &str) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
-            .args(["ingest", "--evidence", &self.url(), "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(lines.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let mut ingest = Command::new(env!("CARGO_BIN_EXE_soc2-operator"));
+        ingest.args(["ingest", "--evidence", &self.url(), "-"]);
+        let o = pipe(&mut ingest, lines);
         assert!(
             o.status.success(),
             "ingest: {}",
