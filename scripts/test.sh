@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages sqlite3:sqlite3 python3:python3 curl:curl pdftotext:poppler-utils
+ensure_packages sqlite3:sqlite3 python3:python3 curl:curl pdftotext:poppler-utils openssl:openssl
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

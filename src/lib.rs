@@ -27,6 +27,8 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported evidence store URL {0:?}: use sqlite://PATH")]
     StoreUrl(String),
+    #[error("{0}")]
+    Key(String),
     #[error("line {line}: {reason}")]
     InvalidEvent { line: u64, reason: String },
     #[error("reading events: {0}")]

@@ -41,6 +41,17 @@ enum Command {
     Verify {
         #[command(flatten)]
         store: StoreArgs,
+        /// Require the latest checkpoint to be signed by this Ed25519 public key (SPKI PEM).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Sign the current chain head with an Ed25519 key (PKCS#8 PEM) and store the checkpoint.
+    Checkpoint {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Private key, e.g. from `openssl genpkey -algorithm ed25519`.
+        #[arg(long)]
+        key: PathBuf,
     },
     /// Print both CustomResourceDefinitions as YAML.
     Crd,
@@ -229,8 +240,34 @@ async fn run(command: Command) -> Result<ExitCode> {
                 })
                 .await?;
         }
-        Command::Verify { store } => {
+        Command::Checkpoint { store, key } => {
+            let pem = std::fs::read_to_string(&key)
+                .with_context(|| format!("reading {}", key.display()))?;
+            let key = evidence::checkpoint::signing_key_from_pem(&pem)?;
             let store = Store::open(&store.evidence, OpenMode::Existing).await?;
+            let checkpoint = store
+                .checkpoint(&key, Timestamp::now().as_microsecond())
+                .await;
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&checkpoint?)?);
+        }
+        Command::Verify { store, public_key } => {
+            let store = Store::open(&store.evidence, OpenMode::Existing).await?;
+            if let Some(path) = public_key {
+                let pem = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let wanted = evidence::checkpoint::verifying_key_from_pem(&pem)?.to_bytes();
+                let latest = store
+                    .latest_checkpoint()
+                    .await?
+                    .context("the store holds no signed checkpoint")?;
+                anyhow::ensure!(
+                    latest.public_key == wanted,
+                    "the latest checkpoint is signed by {}, not by the key in {}",
+                    hex::encode(latest.public_key),
+                    path.display()
+                );
+            }
             let verification = store.verify(|n| eprintln!("verified {n} events…")).await;
             store.close().await;
             let verification = verification?;

@@ -552,3 +552,126 @@ fn verify_reports_the_first_broken_link() {
         stderr(&o)
     );
 }
+
+#[test]
+fn checkpoints_are_signed_with_an_openssl_key_and_checked_against_its_public_key() {
+    let demo = demo();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    let public = dir.path().join("public.pem");
+    let other = dir.path().join("other.pem");
+    let openssl = |args: &[&str]| {
+        assert!(
+            Command::new("openssl")
+                .args(args)
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        key.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "pkey",
+        "-in",
+        key.to_str().unwrap(),
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "ed25519",
+        "-out",
+        other.to_str().unwrap(),
+    ]);
+
+    let o = run(&[
+        "verify",
+        "--evidence",
+        &demo.url,
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("no signed checkpoint"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "checkpoint",
+        "--evidence",
+        &demo.url,
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let checkpoint: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(checkpoint["signature"].as_str().unwrap().len(), 128);
+    let o = run(&[
+        "verify",
+        "--evidence",
+        &demo.url,
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let o = run(&[
+        "checkpoint",
+        "--evidence",
+        &demo.url,
+        "--key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("not an Ed25519 private key"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&[
+        "checkpoint",
+        "--evidence",
+        &demo.url,
+        "--key",
+        other.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let o = run(&[
+        "verify",
+        "--evidence",
+        &demo.url,
+        "--public-key",
+        public.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("not by the key in"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A cut tail: the last events deleted behind the store's back.
+    let cut = "DROP TRIGGER audit_events_append_only_delete; DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 3 FROM audit_events);";
+    assert!(
+        Command::new("sqlite3")
+            .arg(&demo.db)
+            .arg(cut)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let o = run(&["verify", "--evidence", &demo.url]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o)
+            .contains("the chain ends before its latest signed checkpoint: its tail was cut off"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -189,3 +189,123 @@ async fn every_random_tampering_is_detected_where_it_happened() {
         assert_eq!(broken_at(&url, pool).await, k + 1, "inserted at #{k}");
     }
 }
+
+/// A base store with a signed checkpoint of its head.
+async fn checkpointed(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = base(dir).await;
+    let store = Store::open(&format!("sqlite://{}", path.display()), OpenMode::Existing)
+        .await
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let checkpoint = store.checkpoint(&key, 1_796_083_200_000_000).await.unwrap();
+    assert_eq!(checkpoint.seq, EVENTS);
+    assert!(checkpoint.signature_holds());
+    store.close().await;
+    path
+}
+
+async fn verification(
+    url: &str,
+    pool: SqlitePool,
+) -> soc2_operator::evidence::verify::Verification {
+    pool.close().await;
+    let store = Store::open(url, OpenMode::Existing).await.unwrap();
+    let v = store.verify(|_| {}).await.unwrap();
+    store.close().await;
+    v
+}
+
+#[tokio::test]
+async fn a_signed_checkpoint_reveals_a_cut_tail_and_a_recomputed_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = checkpointed(dir.path()).await;
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut n = 0;
+    // Truncated tail: the last k events deleted.
+    for _ in 0..TRIALS {
+        n += 1;
+        let (url, pool) = copy(&base, dir.path(), n).await;
+        let k = rng.i64(1..=50);
+        sqlx::query("DELETE FROM audit_events WHERE seq > ?")
+            .bind(EVENTS - k)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let broken = verification(&url, pool)
+            .await
+            .broken
+            .expect("truncation detected");
+        assert_eq!(broken.seq, EVENTS - k + 1);
+        assert!(broken.reason.contains("tail was cut off"), "{broken}");
+    }
+    // A rewrite from event j on, with every later hash recomputed so the chain itself holds.
+    for _ in 0..TRIALS {
+        n += 1;
+        let (url, pool) = copy(&base, dir.path(), n).await;
+        let j = rng.i64(1..=EVENTS);
+        sqlx::query("UPDATE audit_events SET outcome = 'deny' WHERE seq = ?")
+            .bind(j)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows = sqlx::query("SELECT seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash FROM audit_events WHERE seq >= ? ORDER BY seq")
+            .bind(j)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        let mut prev: [u8; 32] = rows[0].get::<Vec<u8>, _>(8).try_into().unwrap();
+        for row in &rows {
+            let seq: i64 = row.get(0);
+            let event = Event {
+                id: row.get(1),
+                occurred_at: row.get(2),
+                event_type: row.get(3),
+                actor: row.get(4),
+                outcome: row.get(5),
+                resource: row.get(6),
+                attributes: row.get(7),
+            };
+            let hash = chain::link(&prev, seq, &event);
+            sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?")
+                .bind(prev.as_slice())
+                .bind(hash.as_slice())
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .unwrap();
+            prev = hash;
+        }
+        let v = verification(&url, pool).await;
+        assert_eq!(
+            v.verified, EVENTS as u64,
+            "the recomputed chain holds link by link"
+        );
+        let broken = v.broken.expect("rewrite detected");
+        assert_eq!(broken.seq, EVENTS);
+        assert!(
+            broken
+                .reason
+                .contains("differs from its latest signed checkpoint"),
+            "{broken}"
+        );
+    }
+    // A forged checkpoint (its hash moved to match a rewrite) fails its signature.
+    n += 1;
+    let (url, pool) = copy(&base, dir.path(), n).await;
+    sqlx::query("DROP TRIGGER checkpoints_append_only_update")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE checkpoints SET chain_hash = zeroblob(32)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let broken = verification(&url, pool)
+        .await
+        .broken
+        .expect("forgery detected");
+    assert!(
+        broken.reason.contains("signature does not verify"),
+        "{broken}"
+    );
+}

@@ -3,6 +3,7 @@
 //! Reconcilers and the CLI ask it for an [`Observation`] of a requirement; they never build SQL.
 
 pub mod chain;
+pub mod checkpoint;
 pub mod event;
 mod ingest;
 pub mod query;

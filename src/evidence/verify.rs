@@ -44,6 +44,8 @@ impl Store {
     /// or a stored hash that is not the hash of the stored event (an edited field, a swap).
     /// `progress` is called every 100,000 events with the count so far.
     pub async fn verify(&self, mut progress: impl FnMut(u64)) -> Result<Verification> {
+        let checkpoint = self.latest_checkpoint().await?;
+        let mut at_checkpoint = None;
         let mut rows = sqlx::query(
             "SELECT seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash \
              FROM audit_events ORDER BY seq",
@@ -115,15 +117,46 @@ impl Store {
                 });
             }
             head = ChainHead { seq, hash: stored };
+            if checkpoint.as_ref().is_some_and(|c| c.seq == seq) {
+                at_checkpoint = Some(stored);
+            }
             verified += 1;
             if verified.is_multiple_of(100_000) {
                 progress(verified);
             }
         }
+        // The chain alone cannot show a cut-off tail or a rewrite from some point on; the newest
+        // signed checkpoint can.
+        let broken = checkpoint.and_then(|c| {
+            if !c.signature_holds() {
+                Some(Break {
+                    seq: c.seq,
+                    expected: "a valid signature".into(),
+                    found: hex::encode(c.signature),
+                    reason: "the latest checkpoint's signature does not verify",
+                })
+            } else if c.seq > head.seq {
+                Some(Break {
+                    seq: head.seq + 1,
+                    expected: format!("#{} (signed checkpoint)", c.seq),
+                    found: format!("#{} (end of chain)", head.seq),
+                    reason: "the chain ends before its latest signed checkpoint: its tail was cut off",
+                })
+            } else if c.seq > 0 && at_checkpoint != Some(c.hash) {
+                Some(Break {
+                    seq: c.seq,
+                    expected: hex::encode(c.hash),
+                    found: at_checkpoint.map(hex::encode).unwrap_or_default(),
+                    reason: "the chain differs from its latest signed checkpoint",
+                })
+            } else {
+                None
+            }
+        });
         Ok(Verification {
             verified,
             head,
-            broken: None,
+            broken,
         })
     }
 }
