@@ -95,6 +95,18 @@ fn states(list: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Runs SQL on a store file behind the operator's back, as someone with file access could.
+fn sqlite(db: &Path, statement: &str) {
+    assert!(
+        Command::new("sqlite3")
+            .arg(db)
+            .arg(statement)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
 fn event_count(db: &Path) -> String {
     let o = Command::new("sqlite3")
         .arg(db)
@@ -530,14 +542,7 @@ fn verify_reports_the_first_broken_link() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).starts_with("chain ok: "), "{}", stdout(&o));
     let tamper = "DROP TRIGGER audit_events_append_only_update; UPDATE audit_events SET outcome = 'deny' WHERE seq = 42;";
-    assert!(
-        Command::new("sqlite3")
-            .arg(&demo.db)
-            .arg(tamper)
-            .status()
-            .unwrap()
-            .success()
-    );
+    sqlite(&demo.db, tamper);
     let o = run(&["verify", "--evidence", &demo.url]);
     assert!(!o.status.success());
     assert!(
@@ -658,14 +663,7 @@ fn checkpoints_are_signed_with_an_openssl_key_and_checked_against_its_public_key
 
     // A cut tail: the last events deleted behind the store's back.
     let cut = "DROP TRIGGER audit_events_append_only_delete; DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) - 3 FROM audit_events);";
-    assert!(
-        Command::new("sqlite3")
-            .arg(&demo.db)
-            .arg(cut)
-            .status()
-            .unwrap()
-            .success()
-    );
+    sqlite(&demo.db, cut);
     let o = run(&["verify", "--evidence", &demo.url]);
     assert!(!o.status.success());
     assert!(
