@@ -353,7 +353,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             let at = at.unwrap_or_else(Timestamp::now);
             let report = found.reports.first().cloned();
             let store = Store::open(&store.evidence, OpenMode::Existing).await?;
-            let head = store.head().await?;
+            let chain = store.chain_state().await?;
             let mut evaluated = offline::evaluate(Ok(&store), found, at).await;
             store.close().await;
             if let Some(reason) = evaluated.outage {
@@ -365,7 +365,8 @@ async fn run(command: Command) -> Result<ExitCode> {
                     .retain(|r| posture::selects(report, r));
             }
             let organization = report.as_ref().and_then(|r| r.spec.organization.as_ref());
-            let document = export::posture_export(&evaluated.requirements, organization, at, &head);
+            let document =
+                export::posture_export(&evaluated.requirements, organization, at, &chain);
             let bytes = match format {
                 ExportFormatArg::Pdf => export::pdf::render(&document, paper),
                 ExportFormatArg::Csv => export::csv::requirements(&document).into_bytes(),

@@ -216,3 +216,89 @@ fn an_unreadable_store_exports_nothing() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing.db"));
     assert!(!out.exists());
 }
+
+#[test]
+fn json_exports_carry_the_latest_signed_checkpoint() {
+    use ed25519_dalek::Verifier;
+    let f = fixture();
+    let without: serde_json::Value =
+        serde_json::from_slice(&f.export("json", "before.json", &[])).unwrap();
+    assert!(
+        without.get("checkpoint").is_none(),
+        "no checkpoint, no field"
+    );
+
+    let key = f.dir.path().join("key.pem");
+    assert!(
+        Command::new("openssl")
+            .args([
+                "genpkey",
+                "-algorithm",
+                "ed25519",
+                "-out",
+                key.to_str().unwrap()
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        bin(&[
+            "checkpoint",
+            "--evidence",
+            &f.url,
+            "--key",
+            key.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let export: serde_json::Value =
+        serde_json::from_slice(&f.export("json", "after.json", &[])).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/posture-export.v1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        jsonschema::validator_for(&schema)
+            .unwrap()
+            .is_valid(&export)
+    );
+
+    let c = &export["checkpoint"];
+    assert_eq!(c["seq"], export["chainHead"]["seq"]);
+    assert_eq!(c["hash"], export["chainHead"]["hash"]);
+    // Anyone with the export alone can check the signature over the documented message.
+    let hash: [u8; 32] = hex::decode(c["hash"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signed_at: jiff::Timestamp = c["signedAt"].as_str().unwrap().parse().unwrap();
+    let message = soc2_operator::evidence::checkpoint::message(
+        c["seq"].as_i64().unwrap(),
+        &hash,
+        signed_at.as_microsecond(),
+    );
+    let key: [u8; 32] = hex::decode(c["publicKey"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let signature: [u8; 64] = hex::decode(c["signature"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&key).unwrap();
+    assert!(
+        key.verify(&message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .is_ok()
+    );
+    let mut forged = message.clone();
+    forged[40] ^= 1;
+    assert!(
+        key.verify(&forged, &ed25519_dalek::Signature::from_bytes(&signature))
+            .is_err()
+    );
+}

@@ -143,11 +143,11 @@ async fn run(
         .get()
         .await
         .map_err(|e| ("EvidenceStoreUnavailable", e))?;
-    let head = store
-        .head()
+    let chain = store
+        .chain_state()
         .await
         .map_err(|e| ("EvidenceStoreUnavailable", e.to_string()))?;
-    let document = posture_export(selected, report.spec.organization.as_ref(), now, &head);
+    let document = posture_export(selected, report.spec.organization.as_ref(), now, &chain);
     let formats = if report.spec.formats.is_empty() {
         vec![ExportFormat::Pdf, ExportFormat::Csv, ExportFormat::Json]
     } else {

@@ -59,7 +59,22 @@ pub fn verifying_key_from_pem(pem: &str) -> Result<VerifyingKey> {
         .map_err(|e| Error::Key(format!("not an Ed25519 public key in PEM: {e}")))
 }
 
+/// What an export states about the log it was computed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainState {
+    pub head: super::ChainHead,
+    pub checkpoint: Option<Checkpoint>,
+}
+
 impl Store {
+    /// The chain head and the newest signed checkpoint.
+    pub async fn chain_state(&self) -> Result<ChainState> {
+        Ok(ChainState {
+            head: self.head().await?,
+            checkpoint: self.latest_checkpoint().await?,
+        })
+    }
+
     /// Signs the current chain head at `signed_at` (microseconds) and stores the checkpoint.
     pub async fn checkpoint(&self, key: &SigningKey, signed_at: i64) -> Result<Checkpoint> {
         let head = self.head().await?;

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::crd::{
     ControlStatus, EventSummary, Organization, QueryStatus, Soc2Requirement, State, Summary,
 };
-use crate::evidence::ChainHead;
+use crate::evidence::checkpoint::ChainState;
 
 /// Version of the JSON export's schema (`schemas/posture-export.v1.json`).
 pub const SCHEMA_VERSION: &str = "soc2-operator.posture-export/v1";
@@ -34,6 +34,9 @@ pub struct PostureExport {
     pub summary: Summary,
     /// Head of the evidence hash chain the posture was computed from.
     pub chain_head: ExportChainHead,
+    /// The newest signed checkpoint of the chain (docs/evidence-chain.md), when the store has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<ExportCheckpoint>,
     /// Requirements ordered by id, with controls, query and recent events.
     pub requirements: Vec<ExportRequirement>,
     /// The same facts as flat records, one per control, for GRC tools' custom-integration APIs.
@@ -72,6 +75,21 @@ pub struct ExportChainHead {
     pub seq: i64,
     /// Its chain hash, hex.
     pub hash: String,
+}
+
+/// A signed checkpoint: Ed25519 `signature` by `publicKey` over the documented message built from
+/// `seq`, `hash` and `signedAt`.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportCheckpoint {
+    pub seq: i64,
+    /// Hex.
+    pub hash: String,
+    pub signed_at: Timestamp,
+    /// Ed25519 public key, hex (32 bytes).
+    pub public_key: String,
+    /// Ed25519 signature, hex (64 bytes).
+    pub signature: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
@@ -139,8 +157,9 @@ pub fn posture_export(
     requirements: &[Soc2Requirement],
     organization: Option<&Organization>,
     at: Timestamp,
-    head: &ChainHead,
+    chain: &ChainState,
 ) -> PostureExport {
+    let head = &chain.head;
     let mut requirements: Vec<&Soc2Requirement> = requirements.iter().collect();
     requirements.sort_by(|a, b| (&a.spec.id, a.name_any()).cmp(&(&b.spec.id, b.name_any())));
     let widest = requirements
@@ -256,6 +275,13 @@ pub fn posture_export(
             seq: head.seq,
             hash: hex::encode(head.hash),
         },
+        checkpoint: chain.checkpoint.as_ref().map(|c| ExportCheckpoint {
+            seq: c.seq,
+            hash: hex::encode(c.hash),
+            signed_at: crate::posture::timestamp(c.signed_at),
+            public_key: hex::encode(c.public_key),
+            signature: hex::encode(c.signature),
+        }),
         organization,
         period,
         requirements: exported,

@@ -283,12 +283,12 @@ async fn export(
     state.authorize(&headers, q.namespace.as_deref()).await?;
     let snapshot = state.snapshot(q.namespace.as_deref()).await?;
     let store = state.evidence.get().await.map_err(unavailable)?;
-    let head = store.head().await.map_err(unavailable)?;
+    let chain = store.chain_state().await.map_err(unavailable)?;
     let document = posture_export(
         &snapshot.requirements,
         snapshot.organization.as_ref(),
         snapshot.at,
-        &head,
+        &chain,
     );
     let body = match extension {
         "pdf" => pdf::render(&document, paper),
