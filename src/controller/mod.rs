@@ -105,6 +105,34 @@ impl Context {
     }
 }
 
+/// Writes `status` onto `obj` with one server-side apply (field manager `soc2-operator`), and
+/// counts the write for `controller`.
+async fn apply_status<K>(
+    ctx: &Context,
+    obj: &K,
+    status: &impl serde::Serialize,
+    controller: &str,
+) -> Result<(), Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let patch = serde_json::json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status});
+    let params = kube::api::PatchParams::apply(crate::crd::FIELD_MANAGER).force();
+    api::<K>(&ctx.client, obj)
+        .patch_status(&obj.name_any(), &params, &kube::api::Patch::Apply(&patch))
+        .await?;
+    ctx.metrics
+        .status_writes
+        .get_or_create(&metrics::ControllerLabels {
+            controller: controller.into(),
+        })
+        .inc();
+    Ok(())
+}
+
 /// Namespaced API for a resource (the object's namespace).
 fn api<K>(client: &Client, obj: &impl ResourceExt) -> kube::Api<K>
 where

@@ -6,16 +6,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
-use super::{Context, Error, api};
-use crate::crd::{
-    Artifact, ExportFormat, FIELD_MANAGER, PostureReport, PostureReportStatus, Soc2Requirement,
-};
+use super::{Context, Error, api, apply_status};
+use crate::crd::{Artifact, ExportFormat, PostureReport, PostureReportStatus, Soc2Requirement};
 use crate::export::pdf::Paper;
 use crate::export::sink::{
     Credentials, Rendered, SinkError, publish_configmap, publish_object_store,
@@ -93,20 +89,7 @@ pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<
     }
 
     if report.status.as_ref() != Some(&status) {
-        let patch = json!({"apiVersion": "compliance.behavry.io/v1alpha1", "kind": "PostureReport", "status": status});
-        api::<PostureReport>(&ctx.client, report.as_ref())
-            .patch_status(
-                &report.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
-        ctx.metrics
-            .status_writes
-            .get_or_create(&super::metrics::ControllerLabels {
-                controller: "report".into(),
-            })
-            .inc();
+        apply_status(&ctx, report.as_ref(), &status, "report").await?;
     }
     if let Some(event) = export_event(&previous, &status, published) {
         ctx.recorder

@@ -3,14 +3,12 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
-use super::{Context, Error, api};
-use crate::crd::{FIELD_MANAGER, Soc2Requirement, Soc2RequirementStatus, State};
+use super::{Context, Error, apply_status};
+use crate::crd::{Soc2Requirement, Soc2RequirementStatus, State};
 use crate::posture::{Unobserved, Window, requirement_status};
 
 pub async fn reconcile(
@@ -27,22 +25,7 @@ pub async fn reconcile(
 
     // Write status: one server-side apply, and none when nothing but the evaluation time moved.
     if previous.is_none_or(|p| !same_findings(p, &status)) {
-        let patch = json!({
-            "apiVersion": "compliance.behavry.io/v1alpha1",
-            "kind": "Soc2Requirement",
-            "status": status,
-        });
-        api::<Soc2Requirement>(&ctx.client, requirement.as_ref())
-            .patch_status(
-                &requirement.name_any(),
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await?;
-        ctx.metrics
-            .status_writes
-            .get_or_create(&metric_labels("requirement"))
-            .inc();
+        apply_status(&ctx, requirement.as_ref(), &status, "requirement").await?;
     }
 
     // Publish an Event when the state changed.
@@ -132,12 +115,6 @@ fn transition_event(
         action: "Evaluate".into(),
         secondary: None,
     })
-}
-
-fn metric_labels(controller: &str) -> super::metrics::ControllerLabels {
-    super::metrics::ControllerLabels {
-        controller: controller.into(),
-    }
 }
 
 pub fn error_policy(requirement: Arc<Soc2Requirement>, error: &Error, ctx: Arc<Context>) -> Action {

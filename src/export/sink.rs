@@ -35,6 +35,17 @@ impl Rendered {
         }
     }
 
+    /// Where this file went, with its digest and size.
+    fn artifact(&self, location: String, generated_at: Timestamp) -> Artifact {
+        Artifact {
+            format: self.format,
+            location,
+            sha256: hex::encode(Sha256::digest(&self.bytes)),
+            bytes: self.bytes.len() as u64,
+            generated_at,
+        }
+    }
+
     fn binary(&self) -> bool {
         self.format == ExportFormat::Pdf
     }
@@ -129,12 +140,11 @@ pub async fn publish_configmap(
     })?;
     Ok(files
         .iter()
-        .map(|f| Artifact {
-            format: f.format,
-            location: format!("configmap://{namespace}/{name}/{}", f.key()),
-            sha256: hex::encode(Sha256::digest(&f.bytes)),
-            bytes: f.bytes.len() as u64,
-            generated_at,
+        .map(|f| {
+            f.artifact(
+                format!("configmap://{namespace}/{name}/{}", f.key()),
+                generated_at,
+            )
         })
         .collect())
 }
@@ -204,13 +214,8 @@ pub async fn publish_object_store(
             )
             .await
             .map_err(|e| fail(e.to_string()))?;
-        artifacts.push(Artifact {
-            format: file.format,
-            location: format!("{}/{run}/{}", url.trim_end_matches('/'), file.key()),
-            sha256: hex::encode(Sha256::digest(&file.bytes)),
-            bytes: file.bytes.len() as u64,
-            generated_at,
-        });
+        let location = format!("{}/{run}/{}", url.trim_end_matches('/'), file.key());
+        artifacts.push(file.artifact(location, generated_at));
     }
     Ok(artifacts)
 }
