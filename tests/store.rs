@@ -6,8 +6,8 @@ use jiff::Timestamp;
 use soc2_operator::Error;
 use soc2_operator::crd::Soc2RequirementSpec;
 use soc2_operator::evidence::chain::{self, GENESIS};
-use soc2_operator::evidence::event::Event;
-use soc2_operator::evidence::{OpenMode, Store};
+
+use soc2_operator::evidence::{OpenMode, Store, stored_event};
 use soc2_operator::posture::{ControlCounts, Window, interval_count, interval_of, timestamp};
 use sqlx::Row;
 
@@ -111,15 +111,7 @@ async fn the_chain_links_every_stored_event() {
     for (i, row) in rows.iter().enumerate() {
         let seq: i64 = row.get(0);
         assert_eq!(seq, i as i64 + 1);
-        let event = Event {
-            id: row.get(1),
-            occurred_at: row.get(2),
-            event_type: row.get(3),
-            actor: row.get(4),
-            outcome: row.get(5),
-            resource: row.get(6),
-            attributes: row.get(7),
-        };
+        let event = stored_event(row).unwrap();
         assert_eq!(event.attributes.as_deref(), Some(r#"{"n":1}"#));
         let stored_prev: Vec<u8> = row.get(8);
         assert_eq!(stored_prev, prev);

@@ -3,7 +3,7 @@
 
 use soc2_operator::evidence::chain;
 use soc2_operator::evidence::event::Event;
-use soc2_operator::evidence::{OpenMode, Store};
+use soc2_operator::evidence::{OpenMode, Store, stored_event};
 use sqlx::{Row, SqlitePool};
 
 const EVENTS: i64 = 300;
@@ -256,15 +256,7 @@ async fn a_signed_checkpoint_reveals_a_cut_tail_and_a_recomputed_chain() {
         let mut prev: [u8; 32] = rows[0].get::<Vec<u8>, _>(8).try_into().unwrap();
         for row in &rows {
             let seq: i64 = row.get(0);
-            let event = Event {
-                id: row.get(1),
-                occurred_at: row.get(2),
-                event_type: row.get(3),
-                actor: row.get(4),
-                outcome: row.get(5),
-                resource: row.get(6),
-                attributes: row.get(7),
-            };
+            let event = stored_event(row).unwrap();
             let hash = chain::link(&prev, seq, &event);
             sqlx::query("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?")
                 .bind(prev.as_slice())

@@ -196,6 +196,20 @@ fn bind(
     q
 }
 
+/// The stored event of a row whose columns 1 to 7 are `event_id, occurred_at, event_type, actor,
+/// outcome, resource, attributes` (column 0 is `seq`), as the chain hashes it.
+pub fn stored_event(row: &SqliteRow) -> Result<event::Event> {
+    Ok(event::Event {
+        id: row.try_get(1)?,
+        occurred_at: row.try_get(2)?,
+        event_type: row.try_get(3)?,
+        actor: row.try_get(4)?,
+        outcome: row.try_get(5)?,
+        resource: row.try_get(6)?,
+        attributes: row.try_get(7)?,
+    })
+}
+
 /// A row of `event_id, occurred_at, event_type, actor, outcome, resource, hash`.
 fn summary(row: &SqliteRow) -> Result<EventSummary> {
     Ok(EventSummary {

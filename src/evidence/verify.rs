@@ -4,7 +4,6 @@ use futures::StreamExt;
 use sqlx::Row;
 
 use super::chain::{self, ChainHead, GENESIS};
-use super::event::Event;
 use super::{Store, hash_of};
 use crate::Result;
 
@@ -92,15 +91,7 @@ impl Store {
                     broken: Some(broken),
                 });
             }
-            let event = Event {
-                id: row.try_get(1)?,
-                occurred_at: row.try_get(2)?,
-                event_type: row.try_get(3)?,
-                actor: row.try_get(4)?,
-                outcome: row.try_get(5)?,
-                resource: row.try_get(6)?,
-                attributes: row.try_get(7)?,
-            };
+            let event = super::stored_event(&row)?;
             let recomputed = chain::link(&head.hash, seq, &event);
             let stored = hash_of(row.try_get(9)?)?;
             if recomputed != stored {
