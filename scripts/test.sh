@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, generated files, and every test — the integration
-# tests against a real kube-apiserver (scripts/kube-env.sh) and a real S3-compatible server
-# (scripts/s3-env.sh), both started here and stopped again at the end.
+# tests against a real kube-apiserver (scripts/kube-env.sh), a real PostgreSQL (scripts/pg-env.sh)
+# and a real S3-compatible server (scripts/s3-env.sh), all started here and stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -13,6 +13,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 
 # The first run on a machine builds the apiserver (~10 min); later runs reuse the cache.
 scripts/kube-env.sh up >/dev/null
-trap 'scripts/kube-env.sh down; scripts/s3-env.sh down' EXIT
+trap 'scripts/kube-env.sh down; scripts/s3-env.sh down; scripts/pg-env.sh down' EXIT
 scripts/s3-env.sh up >/dev/null
+scripts/pg-env.sh up >/dev/null
 cargo test --all-targets

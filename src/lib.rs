@@ -1,7 +1,7 @@
 //! soc2-operator: live SOC 2 evidence from an AI-agent audit trail.
 //!
 //! - [`crd`]: the custom resource types.
-//! - [`evidence`]: the hash-chained evidence store (SQLite), ingest and the selector compiler.
+//! - [`evidence`]: the hash-chained evidence store (SQLite or PostgreSQL), ingest and the selector compiler.
 //! - [`posture`]: pure evaluation from interval counts to states, and its presentation.
 //! - [`manifests`]: reading resources from YAML files, as a GitOps repository holds them.
 //! - [`demo`]: realistic demo evidence.
@@ -25,7 +25,9 @@ pub enum Error {
     Store(#[from] sqlx::Error),
     #[error("evidence store migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported evidence store URL {0:?}: use sqlite://PATH")]
+    #[error(
+        "unsupported evidence store URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DATABASE"
+    )]
     StoreUrl(String),
     #[error("{0}")]
     Key(String),

@@ -152,7 +152,7 @@ struct RunArgs {
 
 #[derive(clap::Args)]
 struct StoreArgs {
-    /// Evidence store URL.
+    /// Evidence store URL: `sqlite://PATH` (embedded) or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
     #[arg(long, env = "SOC2_EVIDENCE", default_value = evidence::DEFAULT_URL)]
     evidence: String,
 }

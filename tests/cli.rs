@@ -151,7 +151,7 @@ fn the_demo_shows_green_amber_and_red() {
         status["query"]["sql"]
             .as_str()
             .unwrap()
-            .contains("event_type = ?")
+            .contains("event_type = $3")
     );
     assert!(
         status["query"]["parameters"]
@@ -672,4 +672,22 @@ fn checkpoints_are_signed_with_an_openssl_key_and_checked_against_its_public_key
         "{}",
         stderr(&o)
     );
+}
+
+/// The same events in PostgreSQL give the same statuses, chain and verification as in SQLite.
+#[tokio::test]
+async fn postgres_holds_the_same_evidence_and_posture_as_sqlite() {
+    let demo = demo();
+    let pg = common::postgres_database().await;
+    let events = demo._dir.path().join("events.jsonl");
+    let o = run(&["ingest", "--evidence", &pg, events.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (on_sqlite, on_postgres) = (evaluate_json(&demo.url, END), evaluate_json(&pg, END));
+    assert_eq!(on_postgres["items"], on_sqlite["items"]);
+    let verified = |url: &str| {
+        let o = run(&["verify", "--evidence", url]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(verified(&pg), verified(&demo.url));
 }

@@ -1,4 +1,7 @@
-//! The SQLite evidence store: ingest, the chain, and the evaluation query against the pure rule.
+//! The evidence store, on SQLite and on PostgreSQL alike: ingest, the chain, concurrent writers,
+//! and the evaluation query against the pure rule. Every case runs on both backends.
+
+mod common;
 
 use std::collections::BTreeMap;
 
@@ -6,19 +9,71 @@ use jiff::Timestamp;
 use soc2_operator::Error;
 use soc2_operator::crd::Soc2RequirementSpec;
 use soc2_operator::evidence::chain::{self, GENESIS};
-
-use soc2_operator::evidence::{OpenMode, Store, stored_event};
+use soc2_operator::evidence::{Backend, OpenMode, Store, stored_event};
 use soc2_operator::posture::{ControlCounts, Window, interval_count, interval_of, timestamp};
-use sqlx::Row;
+use sqlx::{AnyPool, Row};
 
 const DAY: i64 = 86_400_000_000;
 
-async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(&url(dir), OpenMode::Create).await.unwrap()
+/// Runs each named case as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$case(super::Fixture::new(super::Backend::Sqlite).await).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$case(super::Fixture::new(super::Backend::Postgres).await).await
+            }
+        }
+    )*};
 }
 
-fn url(dir: &tempfile::TempDir) -> String {
-    format!("sqlite://{}", dir.path().join("evidence.db").display())
+on_both_backends!(
+    ingest_is_idempotent_by_id,
+    a_bad_line_stores_nothing_of_the_run_even_after_full_batches,
+    the_chain_links_every_stored_event,
+    the_log_is_append_only,
+    concurrent_writers_extend_one_chain,
+    the_query_agrees_with_the_pure_interval_rule,
+);
+
+/// An empty store of its own: a SQLite file in a temporary directory, or a fresh database on the
+/// test PostgreSQL.
+struct Fixture {
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    async fn new(backend: Backend) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("evidence.db").display()),
+            Backend::Postgres => common::postgres_database().await,
+        };
+        Fixture { url, _dir: dir }
+    }
+
+    async fn store(&self) -> Store {
+        Store::open(&self.url, OpenMode::Create).await.unwrap()
+    }
+
+    /// A plain connection pool beside the store, for looking behind its back.
+    async fn pool(&self) -> AnyPool {
+        sqlx::any::install_default_drivers();
+        AnyPool::connect(&self.url).await.unwrap()
+    }
+
+    async fn count(&self) -> i64 {
+        sqlx::query("SELECT COUNT(*) FROM audit_events")
+            .fetch_one(&self.pool().await)
+            .await
+            .unwrap()
+            .get(0)
+    }
 }
 
 fn line(id: &str, t: i64, event_type: &str, outcome: &str) -> String {
@@ -28,19 +83,8 @@ fn line(id: &str, t: i64, event_type: &str, outcome: &str) -> String {
     )
 }
 
-async fn count(dir: &tempfile::TempDir) -> i64 {
-    let pool = sqlx::SqlitePool::connect(&url(dir)).await.unwrap();
-    sqlx::query("SELECT COUNT(*) FROM audit_events")
-        .fetch_one(&pool)
-        .await
-        .unwrap()
-        .get(0)
-}
-
-#[tokio::test]
-async fn ingest_is_idempotent_by_id() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir).await;
+async fn ingest_is_idempotent_by_id(f: Fixture) {
+    let s = f.store().await;
     let input: String = (0..5)
         .map(|i| line(&format!("e{i}"), i * DAY, "t", "ok") + "\n")
         .collect();
@@ -59,13 +103,11 @@ async fn ingest_is_idempotent_by_id() {
         (second.accepted, second.duplicates, second.head.seq),
         (1, 6, 6)
     );
-    assert_eq!(count(&dir).await, 6);
+    assert_eq!(f.count().await, 6);
 }
 
-#[tokio::test]
-async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir).await;
+async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches(f: Fixture) {
+    let s = f.store().await;
     s.ingest(line("before", 1, "t", "ok").as_bytes())
         .await
         .unwrap();
@@ -88,19 +130,17 @@ async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches() {
         err.to_string(),
         "line 4501: missing field `type` (column 48)"
     );
-    assert_eq!(count(&dir).await, 1);
+    assert_eq!(f.count().await, 1);
     assert_eq!(s.head().await.unwrap(), head);
 }
 
-#[tokio::test]
-async fn the_chain_links_every_stored_event() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir).await;
+async fn the_chain_links_every_stored_event(f: Fixture) {
+    let s = f.store().await;
     let input: String = (0..3_000)
         .map(|i| line(&format!("e{i}"), i * 1000, "t", "ok") + "\n")
         .collect();
     let report = s.ingest(input.as_bytes()).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&url(&dir)).await.unwrap();
+    let pool = f.pool().await;
     let rows = sqlx::query(
         "SELECT seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash FROM audit_events ORDER BY seq",
     )
@@ -123,12 +163,10 @@ async fn the_chain_links_every_stored_event() {
     assert_eq!(report.head.hash, prev);
 }
 
-#[tokio::test]
-async fn the_log_is_append_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir).await;
+async fn the_log_is_append_only(f: Fixture) {
+    let s = f.store().await;
     s.ingest(line("e1", 1, "t", "ok").as_bytes()).await.unwrap();
-    let pool = sqlx::SqlitePool::connect(&url(&dir)).await.unwrap();
+    let pool = f.pool().await;
     let update = sqlx::query("UPDATE audit_events SET outcome = 'x'")
         .execute(&pool)
         .await;
@@ -140,7 +178,8 @@ async fn the_log_is_append_only() {
 #[tokio::test]
 async fn a_missing_store_is_an_error_for_readers() {
     let dir = tempfile::tempdir().unwrap();
-    let err = Store::open(&url(&dir), OpenMode::Existing)
+    let url = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    let err = Store::open(&url, OpenMode::Existing)
         .await
         .unwrap_err()
         .to_string();
@@ -160,6 +199,46 @@ async fn a_missing_store_is_an_error_for_readers() {
         err.to_string().contains("unsupported evidence store URL"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_an_error_naming_it() {
+    let url = "postgres://nobody@127.0.0.1:1/evidence";
+    let err = Store::open(url, OpenMode::Existing).await.unwrap_err();
+    assert!(err.to_string().contains(url), "{err}");
+}
+
+/// Several writers, each with a store (a pool) of its own as separate processes would have,
+/// ingest at once: one chain comes out, every event on it once, no fork and no gap.
+async fn concurrent_writers_extend_one_chain(f: Fixture) {
+    const WRITERS: usize = 4;
+    const RUNS: usize = 5;
+    const PER_RUN: usize = 300;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = f.store().await;
+        tasks.push(tokio::spawn(async move {
+            for r in 0..RUNS {
+                // Every run repeats an id of the writer before it: idempotence under contention.
+                let input: String = (0..PER_RUN)
+                    .map(|i| line(&format!("w{w}-r{r}-e{i}"), i as i64, "t", "ok") + "\n")
+                    .chain([line(&format!("w{}-r0-e0", (w + 1) % WRITERS), 0, "t", "ok")])
+                    .collect();
+                store.ingest(input.as_bytes()).await.unwrap();
+            }
+            store.close().await;
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let total = (WRITERS * RUNS * PER_RUN) as i64;
+    assert_eq!(f.count().await, total);
+    let store = f.store().await;
+    let v = store.verify(|_| {}).await.unwrap();
+    assert_eq!(v.broken, None);
+    assert_eq!((v.verified, v.head.seq), (total as u64, total));
+    assert_eq!(v.head, store.head().await.unwrap());
 }
 
 fn spec(window: &str, cadences: &[&str]) -> Soc2RequirementSpec {
@@ -200,10 +279,8 @@ fn expected(
         .collect()
 }
 
-#[tokio::test]
-async fn the_query_agrees_with_the_pure_interval_rule() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = store(&dir).await;
+async fn the_query_agrees_with_the_pure_interval_rule(f: Fixture) {
+    let s = f.store().await;
     let now: i64 = "2026-12-01T00:00:00Z"
         .parse::<Timestamp>()
         .unwrap()

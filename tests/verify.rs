@@ -4,7 +4,7 @@
 use soc2_operator::evidence::chain;
 use soc2_operator::evidence::event::Event;
 use soc2_operator::evidence::{OpenMode, Store, stored_event};
-use sqlx::{Row, SqlitePool};
+use sqlx::{AnyPool, Row};
 
 const EVENTS: i64 = 300;
 const TRIALS: usize = 25;
@@ -31,11 +31,12 @@ async fn base(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// A copy of the base store with the append-only triggers dropped, as an attacker with file
 /// access would.
-async fn copy(base: &std::path::Path, dir: &std::path::Path, n: usize) -> (String, SqlitePool) {
+async fn copy(base: &std::path::Path, dir: &std::path::Path, n: usize) -> (String, AnyPool) {
     let path = dir.join(format!("t{n}.db"));
     std::fs::copy(base, &path).unwrap();
     let url = format!("sqlite://{}", path.display());
-    let pool = SqlitePool::connect(&url).await.unwrap();
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(&url).await.unwrap();
     sqlx::query("DROP TRIGGER audit_events_append_only_update")
         .execute(&pool)
         .await
@@ -47,7 +48,7 @@ async fn copy(base: &std::path::Path, dir: &std::path::Path, n: usize) -> (Strin
     (url, pool)
 }
 
-async fn broken_at(url: &str, pool: SqlitePool) -> i64 {
+async fn broken_at(url: &str, pool: AnyPool) -> i64 {
     pool.close().await;
     let store = Store::open(url, OpenMode::Existing).await.unwrap();
     let v = store.verify(|_| {}).await.unwrap();
@@ -204,10 +205,7 @@ async fn checkpointed(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-async fn verification(
-    url: &str,
-    pool: SqlitePool,
-) -> soc2_operator::evidence::verify::Verification {
+async fn verification(url: &str, pool: AnyPool) -> soc2_operator::evidence::verify::Verification {
     pool.close().await;
     let store = Store::open(url, OpenMode::Existing).await.unwrap();
     let v = store.verify(|_| {}).await.unwrap();

@@ -86,7 +86,7 @@ impl Store {
             public_key: key.verifying_key().to_bytes(),
             signature: signature.to_bytes(),
         };
-        sqlx::query("INSERT INTO checkpoints (chain_seq, chain_hash, signed_at, public_key, signature) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO checkpoints (chain_seq, chain_hash, signed_at, public_key, signature) VALUES ($1, $2, $3, $4, $5)")
             .bind(checkpoint.seq)
             .bind(checkpoint.hash.as_slice())
             .bind(checkpoint.signed_at)

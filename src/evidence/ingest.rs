@@ -3,15 +3,17 @@
 use std::collections::HashSet;
 use std::io::BufRead;
 
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::chain::{self, ChainHead};
 use super::event::{Event, parse_line};
-use super::{Store, hash_of};
+use super::{Backend, Store, hash_of};
 use crate::{Error, Result};
 
-/// Rows per INSERT: 10 parameters each keeps a statement under SQLite's 32,766 bound parameters.
+/// Rows per INSERT: 10 parameters each keeps a statement under SQLite's 32,766 bound parameters
+/// (PostgreSQL allows 65,535).
 const BATCH: usize = 2_000;
+const COLUMNS: usize = 10;
 
 /// What one ingest run did.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -31,8 +33,20 @@ impl Store {
     /// reason, and nothing of the run is stored. An id already stored, or seen earlier in the run,
     /// is skipped and counted; the first stored version stays.
     pub async fn ingest(&self, input: impl BufRead) -> Result<IngestReport> {
-        // IMMEDIATE takes the write lock now, so the head read below cannot go stale.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Writers take turns from before the head is read to the commit, so concurrent runs
+        // (other processes included) extend one chain, never fork it. SQLite: IMMEDIATE takes
+        // the database's write lock now. PostgreSQL: a table lock that conflicts only with
+        // itself and writes; readers carry on.
+        let mut tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         let mut head = head_in(&mut tx).await?;
         let mut seen = HashSet::new();
         let mut report = IngestReport {
@@ -67,7 +81,7 @@ impl Store {
     }
 }
 
-pub(super) async fn head_in(conn: &mut SqliteConnection) -> Result<ChainHead> {
+pub(super) async fn head_in(conn: &mut AnyConnection) -> Result<ChainHead> {
     let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -85,7 +99,7 @@ pub(super) async fn head_in(conn: &mut SqliteConnection) -> Result<ChainHead> {
 
 /// Drops already-stored ids from `batch`, chains the rest after `head` and inserts them.
 async fn append(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     head: &mut ChainHead,
     batch: &mut Vec<Event>,
     report: &mut IngestReport,
@@ -93,15 +107,15 @@ async fn append(
     if batch.is_empty() {
         return Ok(());
     }
-    let mut lookup =
-        QueryBuilder::<Sqlite>::new("SELECT event_id FROM audit_events WHERE event_id IN (");
-    let mut ids = lookup.separated(", ");
+    let lookup = format!(
+        "SELECT event_id FROM audit_events WHERE event_id IN ({})",
+        placeholders(1, batch.len())
+    );
+    let mut lookup = sqlx::query(AssertSqlSafe(lookup));
     for event in batch.iter() {
-        ids.push_bind(event.id.as_str());
+        lookup = lookup.bind(event.id.as_str());
     }
-    lookup.push(")");
     let stored: HashSet<String> = lookup
-        .build()
         .fetch_all(&mut *conn)
         .await?
         .iter()
@@ -121,22 +135,36 @@ async fn append(
         rows.push((seq, head.hash, hash, event));
         *head = ChainHead { seq, hash };
     }
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) ",
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+        .collect();
+    let insert = format!(
+        "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) VALUES {}",
+        values.join(", ")
     );
-    insert.push_values(rows.iter(), |mut row, (seq, prev, hash, e)| {
-        row.push_bind(*seq)
-            .push_bind(e.id.as_str())
-            .push_bind(e.occurred_at)
-            .push_bind(e.event_type.as_str())
-            .push_bind(e.actor.as_deref())
-            .push_bind(e.outcome.as_deref())
-            .push_bind(e.resource.as_deref())
-            .push_bind(e.attributes.as_deref())
-            .push_bind(prev.as_slice())
-            .push_bind(hash.as_slice());
-    });
-    insert.build().execute(&mut *conn).await?;
+    let mut insert = sqlx::query(AssertSqlSafe(insert));
+    for (seq, prev, hash, e) in &rows {
+        insert = insert
+            .bind(*seq)
+            .bind(e.id.as_str())
+            .bind(e.occurred_at)
+            .bind(e.event_type.as_str())
+            .bind(e.actor.as_deref())
+            .bind(e.outcome.as_deref())
+            .bind(e.resource.as_deref())
+            .bind(e.attributes.as_deref())
+            .bind(prev.as_slice())
+            .bind(hash.as_slice());
+    }
+    insert.execute(&mut *conn).await?;
     report.accepted += rows.len() as u64;
     Ok(())
+}
+
+/// `$first, $first+1, …` for `count` parameters.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

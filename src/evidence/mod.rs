@@ -1,4 +1,5 @@
-//! The evidence store: an append-only, hash-chained audit log in SQLite.
+//! The evidence store: an append-only, hash-chained audit log in SQLite (embedded, the default)
+//! or PostgreSQL, behind one set of queries: placeholders are `$N`, which both accept.
 //!
 //! Reconcilers and the CLI ask it for an [`Observation`] of a requirement; they never build SQL.
 
@@ -12,19 +13,13 @@ pub mod verify;
 pub use chain::ChainHead;
 pub use ingest::IngestReport;
 
-use std::str::FromStr;
-use std::time::Duration;
-
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 
 use crate::crd::{EventSummary, Soc2RequirementSpec};
 use crate::posture::{ControlCounts, Observation, Window, timestamp};
 use crate::{Error, Result};
-use query::{CompiledQuery, Dialect, Param};
+use query::{CompiledQuery, Param};
 
 /// The store used when no `--evidence` is given.
 pub const DEFAULT_URL: &str = "sqlite://soc2-evidence.db";
@@ -76,34 +71,79 @@ impl LazyStore {
     }
 }
 
+/// Which database holds the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a store URL names: `sqlite://PATH` or `postgres://…` (`postgresql://…`).
+    pub fn of(url: &str) -> Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(Error::StoreUrl(url.into()))
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 impl Store {
-    /// Opens (and migrates) the store at `url` (`sqlite://PATH`).
+    /// Opens (and migrates) the store at `url`: `sqlite://PATH` or a PostgreSQL URL.
+    ///
+    /// A PostgreSQL database must exist; `mode` only decides whether a missing SQLite file may be
+    /// created.
     pub async fn open(url: &str, mode: OpenMode) -> Result<Store> {
-        if !url.starts_with("sqlite:") {
-            return Err(Error::StoreUrl(url.into()));
-        }
+        let backend = Backend::of(url)?;
+        sqlx::any::install_default_drivers();
         let open_error = |source| Error::StoreOpen {
             url: url.into(),
             source,
         };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(open_error)?
-            .create_if_missing(mode == OpenMode::Create)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open_error)?;
-        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Store { pool })
+        let (connect_url, options) = match backend {
+            Backend::Sqlite => {
+                let access = match mode {
+                    OpenMode::Create => "rwc",
+                    OpenMode::Existing => "rw",
+                };
+                let separator = if url.contains('?') { '&' } else { '?' };
+                let options = AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL: readers never wait for the writer; NORMAL is durable under WAL
+                            // except for the last transactions before a power cut.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    });
+                (format!("{url}{separator}mode={access}"), options)
+            }
+            Backend::Postgres => (url.to_owned(), AnyPoolOptions::new().max_connections(8)),
+        };
+        let pool = options.connect(&connect_url).await.map_err(open_error)?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Closes every connection; the last one to close checkpoints SQLite's write-ahead log into
@@ -124,7 +164,7 @@ impl Store {
         spec: &Soc2RequirementSpec,
         window: &Window,
     ) -> Result<Observation> {
-        let counting = query::interval_counts(spec, window, Dialect::Sqlite);
+        let counting = query::interval_counts(spec, window);
         let mut controls = vec![ControlCounts::default(); spec.controls.len()];
         for row in self.fetch_all(&counting).await? {
             let control: i64 = row.try_get(0)?;
@@ -140,7 +180,7 @@ impl Store {
             }
             counts.last_at = counts.last_at.max(Some(last_at));
         }
-        let recent = query::recent_events(spec, window, RECENT_EVENTS, Dialect::Sqlite);
+        let recent = query::recent_events(spec, window, RECENT_EVENTS);
         let recent_events = self
             .fetch_all(&recent)
             .await?
@@ -163,7 +203,7 @@ impl Store {
         window: &Window,
     ) -> futures::channel::mpsc::Receiver<Result<EventSummary>> {
         use futures::{SinkExt, StreamExt};
-        let compiled = query::supporting_set(spec, window, Dialect::Sqlite);
+        let compiled = query::supporting_set(spec, window);
         let pool = self.pool.clone();
         let (mut tx, rx) = futures::channel::mpsc::channel(256);
         tokio::spawn(async move {
@@ -178,14 +218,14 @@ impl Store {
         rx
     }
 
-    async fn fetch_all(&self, compiled: &CompiledQuery) -> Result<Vec<SqliteRow>> {
+    async fn fetch_all(&self, compiled: &CompiledQuery) -> Result<Vec<AnyRow>> {
         Ok(bind(compiled).fetch_all(&self.pool).await?)
     }
 }
 
 fn bind(
     compiled: &CompiledQuery,
-) -> sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     let mut q = sqlx::query(AssertSqlSafe(compiled.sql.clone()));
     for param in &compiled.params {
         q = match param {
@@ -198,7 +238,7 @@ fn bind(
 
 /// The stored event of a row whose columns 1 to 7 are `event_id, occurred_at, event_type, actor,
 /// outcome, resource, attributes` (column 0 is `seq`), as the chain hashes it.
-pub fn stored_event(row: &SqliteRow) -> Result<event::Event> {
+pub fn stored_event(row: &AnyRow) -> Result<event::Event> {
     Ok(event::Event {
         id: row.try_get(1)?,
         occurred_at: row.try_get(2)?,
@@ -211,7 +251,7 @@ pub fn stored_event(row: &SqliteRow) -> Result<event::Event> {
 }
 
 /// A row of `event_id, occurred_at, event_type, actor, outcome, resource, hash`.
-fn summary(row: &SqliteRow) -> Result<EventSummary> {
+fn summary(row: &AnyRow) -> Result<EventSummary> {
     Ok(EventSummary {
         id: row.try_get(0)?,
         occurred_at: timestamp(row.try_get(1)?),

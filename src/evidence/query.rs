@@ -1,19 +1,11 @@
 //! Compiles a requirement's structured evidence selectors into parameterised SQL.
 //!
 //! Nothing from a resource is ever spliced into the SQL text: event types, outcomes and times
-//! are bound parameters, and the text depends only on how many of each there are.
+//! are bound parameters, and the text depends only on how many of each there are. Placeholders
+//! are numbered (`$1`, `$2`, …), which PostgreSQL and SQLite both accept.
 
 use crate::crd::{QueryStatus, Soc2RequirementSpec};
 use crate::posture::Window;
-
-/// Placeholder style of the target database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialect {
-    /// `?`
-    Sqlite,
-    /// `$1`, `$2`, …
-    Postgres,
-}
 
 /// A value bound to a placeholder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,21 +40,13 @@ impl CompiledQuery {
     }
 }
 
+#[derive(Default)]
 struct Builder {
-    dialect: Dialect,
     sql: String,
     params: Vec<Param>,
 }
 
 impl Builder {
-    fn new(dialect: Dialect) -> Self {
-        Builder {
-            dialect,
-            sql: String::new(),
-            params: Vec::new(),
-        }
-    }
-
     fn push(&mut self, text: &str) -> &mut Self {
         self.sql.push_str(text);
         self
@@ -70,13 +54,8 @@ impl Builder {
 
     fn bind(&mut self, param: Param) -> &mut Self {
         self.params.push(param);
-        match self.dialect {
-            Dialect::Sqlite => self.sql.push('?'),
-            Dialect::Postgres => {
-                self.sql.push('$');
-                self.sql.push_str(&self.params.len().to_string());
-            }
-        }
+        self.sql.push('$');
+        self.sql.push_str(&self.params.len().to_string());
         self
     }
 
@@ -126,12 +105,8 @@ impl Builder {
 ///
 /// The interval of an event at `t` is `(end - t - 1) / cadence` in integer microseconds: interval
 /// `i` is `[end - (i+1)·cadence, end - i·cadence)`, the same rule as [`crate::posture::interval_of`].
-pub fn interval_counts(
-    spec: &Soc2RequirementSpec,
-    window: &Window,
-    dialect: Dialect,
-) -> CompiledQuery {
-    let mut q = Builder::new(dialect);
+pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
+    let mut q = Builder::default();
     q.push("SELECT control, bucket, COUNT(*) AS events, MAX(occurred_at) AS last_at FROM (");
     for (i, control) in spec.controls.iter().enumerate() {
         if i > 0 {
@@ -156,13 +131,8 @@ pub fn interval_counts(
 ///
 /// One index-ordered probe per (control, event type), so the cost does not grow with the number
 /// of events in the window.
-pub fn recent_events(
-    spec: &Soc2RequirementSpec,
-    window: &Window,
-    limit: u32,
-    dialect: Dialect,
-) -> CompiledQuery {
-    let mut q = Builder::new(dialect);
+pub fn recent_events(spec: &Soc2RequirementSpec, window: &Window, limit: u32) -> CompiledQuery {
+    let mut q = Builder::default();
     q.push("SELECT event_id, occurred_at, event_type, actor, outcome, resource, hash FROM audit_events WHERE seq IN (");
     let mut first = true;
     for control in &spec.controls {
@@ -189,12 +159,8 @@ pub fn recent_events(
 
 /// Every event in the window that supports the requirement (matches any control), in chain
 /// order: the "download supporting set". One pass in `seq` order, so it streams without sorting.
-pub fn supporting_set(
-    spec: &Soc2RequirementSpec,
-    window: &Window,
-    dialect: Dialect,
-) -> CompiledQuery {
-    let mut q = Builder::new(dialect);
+pub fn supporting_set(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
+    let mut q = Builder::default();
     q.push("SELECT event_id, occurred_at, event_type, actor, outcome, resource, hash FROM audit_events WHERE ");
     for (i, control) in spec.controls.iter().enumerate() {
         q.push(if i > 0 { " OR (" } else { "(" })
@@ -228,33 +194,33 @@ mod tests {
             start: 0,
             end: 2_592_000_000_000,
         };
-        let q = interval_counts(&spec(), &window, Dialect::Sqlite);
+        let q = interval_counts(&spec(), &window);
         assert!(!q.sql.contains("DROP"), "{}", q.sql);
         assert!(!q.sql.contains("policy.decision"));
-        assert_eq!(q.sql.matches('?').count(), q.params.len());
+        assert_eq!(q.sql.matches('$').count(), q.params.len());
         assert!(
             q.params
                 .contains(&Param::Text("y'); DROP TABLE audit_events; --".into()))
         );
-        assert!(q.sql.contains("outcome IN (?, ?)"));
+        assert!(q.sql.contains("outcome IN ($4, $5)"), "{}", q.sql);
         assert!(q.params.contains(&Param::Int(7 * 86_400_000_000)));
     }
 
     #[test]
-    fn postgres_placeholders_are_numbered() {
+    fn placeholders_are_numbered() {
         let window = Window { start: 0, end: 10 };
-        let q = interval_counts(&spec(), &window, Dialect::Postgres);
+        let q = interval_counts(&spec(), &window);
         let n = q.params.len();
         assert!(q.sql.contains(&format!("${n}")) && !q.sql.contains(&format!("${}", n + 1)));
         assert!(!q.sql.contains('?'));
-        let r = recent_events(&spec(), &window, 10, Dialect::Postgres);
+        let r = recent_events(&spec(), &window, 10);
         assert_eq!(r.sql.matches('$').count(), r.params.len());
     }
 
     #[test]
     fn status_shows_sql_and_parameters() {
         let window = Window { start: 5, end: 10 };
-        let status = interval_counts(&spec(), &window, Dialect::Sqlite).to_status();
+        let status = interval_counts(&spec(), &window).to_status();
         assert_eq!(status.parameters[0], "10");
         assert!(status.sql.starts_with("SELECT control, bucket"));
     }

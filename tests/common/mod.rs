@@ -357,21 +357,40 @@ pub const NOBODY_TOKEN: &str = "soc2-operator-test-nobody-token";
 /// Brings up the test S3 server (scripts/s3-env.sh; a running one is reused): its endpoint.
 pub fn s3_endpoint() -> String {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT
-        .get_or_init(|| {
-            let out = Command::new(Path::new(ROOT).join("scripts/s3-env.sh"))
-                .arg("up")
-                .stderr(Stdio::inherit())
-                .output()
-                .expect("scripts/s3-env.sh");
-            assert!(out.status.success(), "scripts/s3-env.sh up failed");
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap()
-                .trim()
-                .to_string()
-        })
-        .clone()
+    ENDPOINT.get_or_init(|| script_up("s3-env.sh")).clone()
+}
+
+/// Brings up the test PostgreSQL (scripts/pg-env.sh; a running one is reused) and creates an
+/// empty database of its own for the caller: that database's URL.
+pub async fn postgres_database() -> String {
+    static ADMIN: OnceLock<String> = OnceLock::new();
+    let admin = ADMIN.get_or_init(|| script_up("pg-env.sh"));
+    sqlx::any::install_default_drivers();
+    let name = format!("soc2_test_{:016x}", fastrand::u64(..));
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(admin)
+        .await
+        .expect("the test PostgreSQL");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').unwrap().0;
+    format!("{base}/{name}")
+}
+
+/// Runs `scripts/NAME up` once per test binary: the last line it prints.
+fn script_up(name: &str) -> String {
+    let out = Command::new(Path::new(ROOT).join("scripts").join(name))
+        .arg("up")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/{name}: {e}"));
+    assert!(out.status.success(), "scripts/{name} up failed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string()
 }
