@@ -36,14 +36,25 @@ enum Command {
         /// Loopback address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        #[command(flatten)]
+        signing: SigningArgs,
     },
-    /// Walk the evidence hash chain and report the first broken link (exit 1 when broken).
+    /// Walk the evidence hash chain and report the first broken link (exit 1 when broken); or,
+    /// with --bundle, check a signed JSON export offline.
     Verify {
         #[command(flatten)]
         store: StoreArgs,
-        /// Require the latest checkpoint to be signed by this Ed25519 public key (SPKI PEM).
+        /// Require the latest checkpoint (or the bundle) to be signed by this Ed25519 public key
+        /// (SPKI PEM, `openssl pkey -pubout`).
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Check this JSON export instead of a store: its signature, checkpoint and events.
+        #[arg(long, requires = "public_key", conflicts_with = "record")]
+        bundle: Option<PathBuf>,
+        /// Record the outcome in the store as an `integrity.chain.verified` event (what the
+        /// operator does on its schedule), for a store checked outside a cluster.
+        #[arg(long)]
+        record: bool,
     },
     /// Sign the current chain head with an Ed25519 key (PKCS#8 PEM) and store the checkpoint.
     Checkpoint {
@@ -97,6 +108,8 @@ enum Command {
         /// Paper size of the PDF.
         #[arg(long, value_enum, default_value_t = Paper::A4)]
         paper: Paper,
+        #[command(flatten)]
+        signing: SigningArgs,
     },
     /// Print the JSON Schema of the JSON export (schemas/posture-export.v1.json).
     ExportSchema,
@@ -148,6 +161,38 @@ struct RunArgs {
     /// This replica's name in Events and the Lease (default: host name and process id).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// How often the leader verifies the whole evidence chain, records the outcome as an
+    /// `integrity.chain.verified` event, and (with a signing key) signs a checkpoint.
+    #[arg(long, env = "SOC2_INTEGRITY_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
+    integrity_interval: std::time::Duration,
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// Read the signing key from this Secret (key `signing-key.pem`) in the Lease's namespace,
+    /// instead of a file.
+    #[arg(long, env = "SOC2_SIGNING_KEY_SECRET", conflicts_with = "signing_key")]
+    signing_key_secret: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct SigningArgs {
+    /// Ed25519 private key (PKCS#8 PEM, `openssl genpkey -algorithm ed25519`) that signs chain
+    /// checkpoints and JSON exports.
+    #[arg(long, env = "SOC2_SIGNING_KEY")]
+    signing_key: Option<PathBuf>,
+}
+
+impl SigningArgs {
+    fn load(&self) -> Result<Option<ed25519_dalek::SigningKey>> {
+        let Some(path) = &self.signing_key else {
+            return Ok(None);
+        };
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the signing key {}", path.display()))?;
+        Ok(Some(
+            evidence::checkpoint::signing_key_from_pem(&pem)
+                .with_context(|| format!("reading the signing key {}", path.display()))?,
+        ))
+    }
 }
 
 #[derive(clap::Args)]
@@ -215,6 +260,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             store,
             paths,
             listen,
+            signing,
         } => {
             anyhow::ensure!(
                 listen.ip().is_loopback(),
@@ -229,6 +275,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 )),
                 auth: None,
                 ready: None,
+                signing_key: signing.load()?,
             };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -251,38 +298,24 @@ async fn run(command: Command) -> Result<ExitCode> {
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&checkpoint?)?);
         }
-        Command::Verify { store, public_key } => {
-            let store = Store::open(&store.evidence, OpenMode::Existing).await?;
-            if let Some(path) = public_key {
-                let pem = std::fs::read_to_string(&path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let wanted = evidence::checkpoint::verifying_key_from_pem(&pem)?.to_bytes();
-                let latest = store
-                    .latest_checkpoint()
-                    .await?
-                    .context("the store holds no signed checkpoint")?;
-                anyhow::ensure!(
-                    latest.public_key == wanted,
-                    "the latest checkpoint is signed by {}, not by the key in {}",
-                    hex::encode(latest.public_key),
-                    path.display()
-                );
+        Command::Verify {
+            store,
+            public_key,
+            bundle,
+            record,
+        } => {
+            let public_key = match &public_key {
+                Some(path) => {
+                    let pem = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Some(evidence::checkpoint::verifying_key_from_pem(&pem)?)
+                }
+                None => None,
+            };
+            match (bundle, public_key) {
+                (Some(bundle), Some(key)) => verify_bundle(&bundle, &key)?,
+                (_, key) => verify_store(&store.evidence, key, record).await?,
             }
-            let verification = store.verify(|n| eprintln!("verified {n} events…")).await;
-            store.close().await;
-            let verification = verification?;
-            if let Some(broken) = verification.broken {
-                anyhow::bail!(
-                    "{broken} ({} events verified before it)",
-                    verification.verified
-                );
-            }
-            println!(
-                "chain ok: {} events, head #{} {}",
-                verification.verified,
-                verification.head.seq,
-                hex::encode(verification.head.hash)
-            );
         }
         Command::Crd => print!("{}", crd::crds_yaml()),
         Command::Ingest { store, file } => {
@@ -348,15 +381,16 @@ async fn run(command: Command) -> Result<ExitCode> {
             at,
             output,
             paper,
+            signing,
         } => {
+            let key = signing.load()?;
             let found = manifests::load(&paths)?;
             let at = at.unwrap_or_else(Timestamp::now);
             let report = found.reports.first().cloned();
             let store = Store::open(&store.evidence, OpenMode::Existing).await?;
-            let chain = store.chain_state().await?;
             let mut evaluated = offline::evaluate(Ok(&store), found, at).await;
-            store.close().await;
             if let Some(reason) = evaluated.outage {
+                store.close().await;
                 anyhow::bail!("{reason}: nothing exported");
             }
             if let Some(report) = &report {
@@ -365,12 +399,20 @@ async fn run(command: Command) -> Result<ExitCode> {
                     .retain(|r| posture::selects(report, r));
             }
             let organization = report.as_ref().and_then(|r| r.spec.organization.as_ref());
-            let document =
-                export::posture_export(&evaluated.requirements, organization, at, &chain);
+            let document = export::gather(
+                &store,
+                &evaluated.requirements,
+                organization,
+                at,
+                key.as_ref(),
+            )
+            .await;
+            store.close().await;
+            let document = document?;
             let bytes = match format {
                 ExportFormatArg::Pdf => export::pdf::render(&document, paper),
                 ExportFormatArg::Csv => export::csv::requirements(&document).into_bytes(),
-                ExportFormatArg::Json => export::json::render(&document).into_bytes(),
+                ExportFormatArg::Json => export::json::render(&document, key.as_ref()).into_bytes(),
             };
             write_whole(&output, &bytes)?;
         }
@@ -412,12 +454,17 @@ async fn run_operator(args: RunArgs) -> Result<()> {
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
+    let own_namespace = args
+        .lease_namespace
+        .or(args.watch_namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let signing_key = match &args.signing_key_secret {
+        Some(name) => Some(signing_key_from_secret(&client, &own_namespace, name).await?),
+        None => args.signing.load()?,
+    };
     let leadership = (!args.disable_leader_election).then(|| controller::Leadership {
         lease_name: args.lease_name,
-        namespace: args
-            .lease_namespace
-            .or(args.watch_namespace.clone())
-            .unwrap_or_else(|| "default".into()),
+        namespace: own_namespace,
         duration: args.lease_duration,
         grace: args.lease_grace,
     });
@@ -426,6 +473,8 @@ async fn run_operator(args: RunArgs) -> Result<()> {
         requeue: args.requeue_interval,
         namespace: args.watch_namespace,
         identity,
+        integrity_interval: args.integrity_interval,
+        signing_key,
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     {
@@ -441,6 +490,81 @@ async fn run_operator(args: RunArgs) -> Result<()> {
     }
     controller::run(client, config, args.http_addr, leadership, shutdown).await?;
     Ok(())
+}
+
+fn verify_bundle(path: &std::path::Path, key: &ed25519_dalek::VerifyingKey) -> Result<()> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let verified = export::bundle::verify(&bytes, key)
+        .with_context(|| format!("{} is not a genuine signed export", path.display()))?;
+    println!(
+        "bundle ok: signed export of {} requirements, {} events recomputed, chain head #{} {} under a valid checkpoint",
+        verified.requirements, verified.events, verified.head_seq, verified.head_hash
+    );
+    Ok(())
+}
+
+async fn verify_store(
+    url: &str,
+    key: Option<ed25519_dalek::VerifyingKey>,
+    record: bool,
+) -> Result<()> {
+    let store = Store::open(url, OpenMode::Existing).await?;
+    let result = async {
+        if let Some(key) = key {
+            let latest = store
+                .latest_checkpoint()
+                .await?
+                .context("the store holds no signed checkpoint")?;
+            anyhow::ensure!(
+                latest.public_key == key.to_bytes(),
+                "the latest checkpoint is signed by {}, not by the given public key",
+                hex::encode(latest.public_key),
+            );
+        }
+        let verification = store.verify(|n| eprintln!("verified {n} events…")).await?;
+        if record {
+            store
+                .record(verification.to_event("soc2-operator/cli", Timestamp::now()))
+                .await?;
+        }
+        Ok(verification)
+    }
+    .await;
+    store.close().await;
+    let verification = result?;
+    if let Some(broken) = verification.broken {
+        anyhow::bail!(
+            "{broken} ({} events verified before it)",
+            verification.verified
+        );
+    }
+    println!(
+        "chain ok: {} events, head #{} {}",
+        verification.verified,
+        verification.head.seq,
+        hex::encode(verification.head.hash)
+    );
+    Ok(())
+}
+
+async fn signing_key_from_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<ed25519_dalek::SigningKey> {
+    let what = || format!("reading the signing key from Secret {namespace}/{name}");
+    let secret =
+        kube::Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), namespace)
+            .get(name)
+            .await
+            .with_context(what)?;
+    let pem = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("signing-key.pem"))
+        .with_context(|| format!("{}: it has no key signing-key.pem", what()))?;
+    let pem = std::str::from_utf8(&pem.0).with_context(what)?;
+    Ok(evidence::checkpoint::signing_key_from_pem(pem).with_context(what)?)
 }
 
 fn print_evaluated(evaluated: &offline::Evaluated, output: Output, at: Timestamp) -> Result<()> {

@@ -723,3 +723,86 @@ async fn exports_are_published_to_a_real_s3_server_with_their_digests() {
         failed.message
     );
 }
+
+#[tokio::test]
+async fn a_tampered_chain_turns_integrity_red_with_chain_broken() {
+    let ns = Namespace::new("integrity");
+    let evidence = Evidence::new();
+    evidence.ingest(&event_now("first", "policy.decision"));
+    let key = evidence.dir.path().join("signing.pem");
+    assert!(
+        std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "ed25519", "-out"])
+            .arg(&key)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _operator = Operator::start_with(
+        &ns,
+        &evidence.url(),
+        &format!("{}-op", ns.0),
+        &[
+            "--integrity-interval",
+            "2s",
+            "--signing-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ns.apply(&hourly_requirement("chain", "integrity.chain.verified"))
+            .status
+            .success()
+    );
+    let client = client().await;
+    let api: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
+    // The operator's own verifications are the evidence.
+    let green = wait_state(&api, "chain", State::Green).await;
+    let recent = &green.status.unwrap().recent_events[0];
+    assert_eq!(recent.event_type, "integrity.chain.verified");
+    assert_eq!(recent.outcome.as_deref(), Some("success"));
+    let signed = || {
+        let o = std::process::Command::new("sqlite3")
+            .arg(evidence.path())
+            .arg("SELECT COUNT(*) FROM checkpoints; SELECT COUNT(*) FROM audit_events WHERE event_type = 'integrity.checkpoint.signed'")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .map(|n| n.parse::<u32>().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let counts = signed();
+    assert!(
+        counts[0] >= 1 && counts[1] >= 1,
+        "checkpoints signed and recorded: {counts:?}"
+    );
+
+    // Someone with file access edits the first event behind the operator's back.
+    let o = std::process::Command::new("sqlite3")
+        .arg(evidence.path())
+        .arg("DROP TRIGGER audit_events_append_only_update; UPDATE audit_events SET outcome = 'allow' WHERE seq = 1;")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let red = wait_state(&api, "chain", State::Red).await;
+    let status = red.status.unwrap();
+    let compliant = condition(&status, "Compliant");
+    assert_eq!(
+        (compliant.status.as_str(), compliant.reason.as_str()),
+        ("False", "ChainBroken")
+    );
+    assert!(compliant.message.contains("#1"), "{}", compliant.message);
+    let events = eventually("the ChainBroken event", WAIT, || async {
+        let e = events_for(&client, &ns.0, "chain").await;
+        e.into_iter()
+            .find(|e| e.reason.as_deref() == Some("ChainBroken"))
+    })
+    .await;
+    assert_eq!(events.type_.as_deref(), Some("Warning"));
+    // A broken chain is not signed again.
+    let before = signed();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(signed()[0], before[0], "no checkpoint of a broken chain");
+}

@@ -1,6 +1,7 @@
 //! The in-cluster operator: Soc2Requirement and PostureReport reconcilers, gated on a leader
 //! Lease. Each reconciler reads as fetch → evaluate → write status → publish events → requeue.
 
+mod integrity;
 mod metrics;
 mod report;
 mod requirement;
@@ -50,6 +51,10 @@ pub struct Config {
     pub namespace: Option<String>,
     /// Name of this replica in Events and the Lease.
     pub identity: String,
+    /// How often the leader verifies the whole chain (and then signs a checkpoint).
+    pub integrity_interval: Duration,
+    /// Ed25519 key for checkpoints and signed exports; none: nothing is signed.
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 /// Shared state of the reconcilers.

@@ -16,7 +16,7 @@ use crate::export::pdf::Paper;
 use crate::export::sink::{
     Credentials, Rendered, SinkError, publish_configmap, publish_object_store,
 };
-use crate::export::{csv, json, pdf, posture_export};
+use crate::export::{csv, gather, json, pdf};
 use crate::posture::schedule::Schedule;
 use crate::posture::{report_status, selects, set_condition};
 
@@ -126,11 +126,16 @@ async fn run(
         .get()
         .await
         .map_err(|e| ("EvidenceStoreUnavailable", e))?;
-    let chain = store
-        .chain_state()
-        .await
-        .map_err(|e| ("EvidenceStoreUnavailable", e.to_string()))?;
-    let document = posture_export(selected, report.spec.organization.as_ref(), now, &chain);
+    let key = ctx.config.signing_key.as_ref();
+    let document = gather(
+        &store,
+        selected,
+        report.spec.organization.as_ref(),
+        now,
+        key,
+    )
+    .await
+    .map_err(|e| ("EvidenceStoreUnavailable", e.to_string()))?;
     let formats = if report.spec.formats.is_empty() {
         vec![ExportFormat::Pdf, ExportFormat::Csv, ExportFormat::Json]
     } else {
@@ -143,7 +148,7 @@ async fn run(
             bytes: match format {
                 ExportFormat::Pdf => pdf::render(&document, Paper::A4),
                 ExportFormat::Csv => csv::requirements(&document).into_bytes(),
-                ExportFormat::Json => json::render(&document).into_bytes(),
+                ExportFormat::Json => json::render(&document, key).into_bytes(),
             },
         })
         .collect();

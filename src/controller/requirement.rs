@@ -29,9 +29,7 @@ pub async fn reconcile(
     }
 
     // Publish an Event when the state changed.
-    let before = previous.and_then(|p| p.state);
-    let after = status.state.unwrap_or_default();
-    if let Some(event) = transition_event(before, after, &status) {
+    if let Some(event) = transition_event(previous, &status) {
         ctx.recorder
             .publish(&event, &requirement.object_ref(&()))
             .await?;
@@ -83,13 +81,21 @@ fn same_findings(a: &Soc2RequirementStatus, b: &Soc2RequirementStatus) -> bool {
 }
 
 /// The Event for a state change: Warning on a dip (or an outage), Normal on recovery to Green.
-/// None when the state did not change, or on a first evaluation that finds it Green.
+/// None when the state did not change, or on a first evaluation that finds it Green. A chain
+/// found broken is a change of its own, even for a requirement that was Red already.
 fn transition_event(
-    before: Option<State>,
-    after: State,
+    previous: Option<&Soc2RequirementStatus>,
     status: &Soc2RequirementStatus,
 ) -> Option<Event> {
-    if before == Some(after) {
+    let chain_broken = |s: &Soc2RequirementStatus| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Compliant" && c.reason == "ChainBroken")
+    };
+    let before = previous.and_then(|p| p.state);
+    let after = status.state.unwrap_or_default();
+    let newly_broken = chain_broken(status) && !previous.is_some_and(chain_broken);
+    if before == Some(after) && !newly_broken {
         return None;
     }
     let compliant = status
@@ -102,6 +108,7 @@ fn transition_event(
         State::Green if before.is_none() => return None,
         State::Green => (EventType::Normal, "Recovered"),
         State::Amber => (EventType::Warning, "DippedToAmber"),
+        State::Red if newly_broken => (EventType::Warning, "ChainBroken"),
         State::Red => (EventType::Warning, "DippedToRed"),
         State::Unknown => (EventType::Warning, "PostureUnknown"),
     };
@@ -127,28 +134,59 @@ pub fn error_policy(requirement: Arc<Soc2Requirement>, error: &Error, ctx: Arc<C
 mod tests {
     use super::*;
 
+    fn judged(state: State, compliant_reason: &str) -> Soc2RequirementStatus {
+        let mut s = Soc2RequirementStatus {
+            state: Some(state),
+            ..Default::default()
+        };
+        let now = Timestamp::UNIX_EPOCH;
+        crate::posture::set_condition(
+            &mut s.conditions,
+            "Compliant",
+            "False",
+            compliant_reason,
+            String::new(),
+            None,
+            now,
+        );
+        s
+    }
+
+    fn reason(before: Option<(State, &str)>, after: (State, &str)) -> Option<String> {
+        let previous = before.map(|(s, r)| judged(s, r));
+        transition_event(previous.as_ref(), &judged(after.0, after.1)).map(|e| {
+            assert_eq!(e.type_ == EventType::Normal, e.reason == "Recovered");
+            e.reason
+        })
+    }
+
     #[test]
     fn events_only_on_transitions() {
-        let s = Soc2RequirementStatus::default();
-        assert!(transition_event(Some(State::Green), State::Green, &s).is_none());
-        assert!(
-            transition_event(None, State::Green, &s).is_none(),
-            "a first Green is no recovery"
+        let (green, amber, red, unknown) = (
+            (State::Green, "EvidenceCurrent"),
+            (State::Amber, "SparseEvidence"),
+            (State::Red, "NoEvidence"),
+            (State::Unknown, "EvidenceStoreUnavailable"),
         );
-        let dip = transition_event(Some(State::Green), State::Red, &s).unwrap();
+        let broken = (State::Red, "ChainBroken");
+        assert_eq!(reason(Some(green), green), None);
+        assert_eq!(reason(None, green), None, "a first Green is no recovery");
+        assert_eq!(reason(Some(green), red).as_deref(), Some("DippedToRed"));
+        assert_eq!(reason(Some(green), amber).as_deref(), Some("DippedToAmber"));
+        assert_eq!(reason(None, red).as_deref(), Some("DippedToRed"));
+        assert_eq!(reason(Some(red), green).as_deref(), Some("Recovered"));
         assert_eq!(
-            (dip.type_, dip.reason.as_str()),
-            (EventType::Warning, "DippedToRed")
+            reason(Some(green), unknown).as_deref(),
+            Some("PostureUnknown")
         );
-        let first_red = transition_event(None, State::Red, &s).unwrap();
-        assert_eq!(first_red.type_, EventType::Warning);
-        let back = transition_event(Some(State::Red), State::Green, &s).unwrap();
+        assert_eq!(reason(Some(green), broken).as_deref(), Some("ChainBroken"));
         assert_eq!(
-            (back.type_, back.reason.as_str()),
-            (EventType::Normal, "Recovered")
+            reason(Some(red), broken).as_deref(),
+            Some("ChainBroken"),
+            "already Red"
         );
-        let outage = transition_event(Some(State::Green), State::Unknown, &s).unwrap();
-        assert_eq!(outage.reason, "PostureUnknown");
+        assert_eq!(reason(Some(broken), broken), None);
+        assert_eq!(reason(Some(broken), red), None);
     }
 
     #[test]

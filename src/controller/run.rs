@@ -11,7 +11,7 @@ use kube::{Api, Client};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
-use super::{Context, Metrics, report, requirement};
+use super::{Context, Metrics, integrity, report, requirement};
 use crate::crd::{PostureReport, Soc2Requirement};
 use crate::http::Health;
 use crate::posture::selects;
@@ -86,6 +86,7 @@ pub async fn run(
         evidence: ctx.evidence.clone(),
         auth: Some(client.clone()),
         ready: Some(health.clone()),
+        signing_key: ctx.config.signing_key.clone(),
     };
     let router =
         crate::http::router(metrics.clone(), health.clone()).merge(crate::http::api::router(api));
@@ -192,7 +193,8 @@ pub async fn run(
             }
         });
     }
-    futures::join!(requirements_run, reports_run);
+    let integrity_run = integrity::run(ctx.clone(), stop.clone());
+    futures::join!(requirements_run, reports_run, integrity_run);
 
     // Dropping every receiver makes the lease task release the Lease for a fast hand-over.
     if let Some((is_leader, task)) = lease {

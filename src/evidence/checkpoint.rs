@@ -97,6 +97,39 @@ impl Store {
         Ok(checkpoint)
     }
 
+    /// A checkpoint by `key` of the current head: the newest stored one when it already is, else
+    /// a new one. What an export carries, so that repeated exports of an unchanged chain do not
+    /// add checkpoints.
+    pub async fn seal(&self, key: &SigningKey, signed_at: i64) -> Result<ChainState> {
+        let head = self.head().await?;
+        let latest = self.latest_checkpoint().await?;
+        let checkpoint = match latest {
+            Some(c)
+                if c.seq == head.seq
+                    && c.hash == head.hash
+                    && c.public_key == key.verifying_key().to_bytes() =>
+            {
+                c
+            }
+            _ => self.checkpoint(key, signed_at).await?,
+        };
+        Ok(ChainState {
+            head: super::ChainHead {
+                seq: checkpoint.seq,
+                hash: checkpoint.hash,
+            },
+            checkpoint: Some(checkpoint),
+        })
+    }
+
+    /// The chain state an export states: sealed with `key` when there is one.
+    pub async fn export_state(&self, key: Option<&SigningKey>, now: i64) -> Result<ChainState> {
+        match key {
+            Some(key) => self.seal(key, now).await,
+            None => self.chain_state().await,
+        }
+    }
+
     /// The newest checkpoint, if any.
     pub async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>> {
         let row = sqlx::query("SELECT chain_seq, chain_hash, signed_at, public_key, signature FROM checkpoints ORDER BY id DESC LIMIT 1")

@@ -7,6 +7,7 @@ use sqlx::{AnyConnection, AssertSqlSafe, Row};
 
 use super::chain::{self, ChainHead};
 use super::event::{Event, parse_line};
+use super::query::placeholders;
 use super::{Backend, Store, hash_of};
 use crate::{Error, Result};
 
@@ -33,6 +34,30 @@ impl Store {
     /// reason, and nothing of the run is stored. An id already stored, or seen earlier in the run,
     /// is skipped and counted; the first stored version stays.
     pub async fn ingest(&self, input: impl BufRead) -> Result<IngestReport> {
+        let events = input.lines().enumerate().filter_map(|(index, line)| {
+            let line_no = index as u64 + 1;
+            match line {
+                Err(e) => Some(Err(Error::ReadEvents(e))),
+                Ok(line) if line.trim().is_empty() => None,
+                Ok(line) => Some(parse_line(&line).map_err(|reason| Error::InvalidEvent {
+                    line: line_no,
+                    reason,
+                })),
+            }
+        });
+        self.append_all(events).await
+    }
+
+    /// Appends events the operator itself observed (integrity checks), idempotent on id.
+    pub async fn record(&self, event: Event) -> Result<IngestReport> {
+        self.append_all(std::iter::once(Ok(event))).await
+    }
+
+    /// Chains and stores `events` in one transaction; the first error rolls all of them back.
+    async fn append_all(
+        &self,
+        events: impl Iterator<Item = Result<Event>>,
+    ) -> Result<IngestReport> {
         // Writers take turns from before the head is read to the commit, so concurrent runs
         // (other processes included) extend one chain, never fork it. SQLite: IMMEDIATE takes
         // the database's write lock now. PostgreSQL: a table lock that conflicts only with
@@ -55,16 +80,8 @@ impl Store {
             head: head.clone(),
         };
         let mut batch = Vec::with_capacity(BATCH);
-        for (index, line) in input.lines().enumerate() {
-            let line_no = index as u64 + 1;
-            let line = line.map_err(Error::ReadEvents)?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            let event = parse_line(&line).map_err(|reason| Error::InvalidEvent {
-                line: line_no,
-                reason,
-            })?;
+        for event in events {
+            let event = event?;
             if !seen.insert(event.id.clone()) {
                 report.duplicates += 1;
                 continue;
@@ -159,12 +176,4 @@ async fn append(
     insert.execute(&mut *conn).await?;
     report.accepted += rows.len() as u64;
     Ok(())
-}
-
-/// `$first, $first+1, …` for `count` parameters.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }

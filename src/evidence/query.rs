@@ -175,6 +175,14 @@ pub fn supporting_set(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQu
     q.finish()
 }
 
+/// `$first, $first+1, …` for `count` parameters.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! Exports for auditors and GRC tools: one document model, rendered as CSV, JSON or PDF.
 //! Rendering is pure (no I/O); sinks come separately.
 
+pub mod bundle;
 pub mod csv;
 pub mod json;
 pub mod pdf;
@@ -9,18 +10,19 @@ pub mod sink;
 use jiff::Timestamp;
 use kube::ResourceExt;
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::crd::{
     ControlStatus, EventSummary, Organization, QueryStatus, Soc2Requirement, State, Summary,
 };
 use crate::evidence::checkpoint::ChainState;
+use crate::evidence::{ChainedEvent, Store};
 
 /// Version of the JSON export's schema (`schemas/posture-export.v1.json`).
 pub const SCHEMA_VERSION: &str = "soc2-operator.posture-export/v1";
 
 /// The posture of a set of requirements at one instant, as every format shows it.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(title = "soc2-operator posture export, v1")]
 pub struct PostureExport {
@@ -41,9 +43,74 @@ pub struct PostureExport {
     pub requirements: Vec<ExportRequirement>,
     /// The same facts as flat records, one per control, for GRC tools' custom-integration APIs.
     pub records: Vec<ControlRecord>,
+    /// Every event the requirements cite (their recent events), in full and in chain order, so
+    /// that a holder of the export can recompute each one's chain hash (docs/evidence-chain.md).
+    #[serde(default)]
+    pub evidence: Vec<ExportEvent>,
+    /// Ed25519 signature of the whole export by the operator's key; absent when the export was
+    /// made without one. See docs/evidence-chain.md for the signed bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<ExportSignature>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, JsonSchema)]
+/// One stored event with its chain link: `hash` = the chain hash of the event at `seq` after
+/// `prevHash`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportEvent {
+    pub seq: i64,
+    pub id: String,
+    /// Microseconds since the Unix epoch, as hashed.
+    pub occurred_at_micros: i64,
+    pub occurred_at: Timestamp,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// The attributes as stored and hashed: canonical JSON text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<String>,
+    /// Hex.
+    pub prev_hash: String,
+    /// Hex.
+    pub hash: String,
+}
+
+impl From<&ChainedEvent> for ExportEvent {
+    fn from(c: &ChainedEvent) -> Self {
+        let e = &c.event;
+        ExportEvent {
+            seq: c.seq,
+            id: e.id.clone(),
+            occurred_at_micros: e.occurred_at,
+            occurred_at: crate::posture::timestamp(e.occurred_at),
+            event_type: e.event_type.clone(),
+            actor: e.actor.clone(),
+            outcome: e.outcome.clone(),
+            resource: e.resource.clone(),
+            attributes: e.attributes.clone(),
+            prev_hash: hex::encode(c.prev_hash),
+            hash: hex::encode(c.hash),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportSignature {
+    /// Always `Ed25519`.
+    pub algorithm: String,
+    /// Hex (32 bytes).
+    pub public_key: String,
+    /// Hex (64 bytes).
+    pub value: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportOrganization {
     pub name: String,
@@ -55,7 +122,7 @@ pub struct ExportOrganization {
     pub signatories: Vec<ExportSignatory>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExportSignatory {
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,13 +130,13 @@ pub struct ExportSignatory {
 }
 
 /// The audit period covered: the widest requirement window, ending at the evaluation instant.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Period {
     pub start: Timestamp,
     pub end: Timestamp,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ExportChainHead {
     /// Sequence number of the newest event (0 for an empty store).
     pub seq: i64,
@@ -79,7 +146,7 @@ pub struct ExportChainHead {
 
 /// A signed checkpoint: Ed25519 `signature` by `publicKey` over the documented message built from
 /// `seq`, `hash` and `signedAt`.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportCheckpoint {
     pub seq: i64,
@@ -92,7 +159,7 @@ pub struct ExportCheckpoint {
     pub signature: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportRequirement {
     pub id: String,
@@ -114,7 +181,7 @@ pub struct ExportRequirement {
     pub recent_events: Vec<EventSummary>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportControl {
     pub name: String,
@@ -131,7 +198,7 @@ pub struct ExportControl {
 }
 
 /// One control's posture as a flat record (strings and numbers only).
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ControlRecord {
     /// Stable key: `<requirement id>/<control name>`.
@@ -152,12 +219,40 @@ pub struct ControlRecord {
     pub organization: String,
 }
 
+/// Reads from the store what an export states besides the statuses — the chain head, sealed by a
+/// checkpoint when there is a key, and the cited events in full — and builds the export.
+pub async fn gather(
+    store: &Store,
+    requirements: &[Soc2Requirement],
+    organization: Option<&Organization>,
+    at: Timestamp,
+    key: Option<&ed25519_dalek::SigningKey>,
+) -> crate::Result<PostureExport> {
+    let chain = store
+        .export_state(key, Timestamp::now().as_microsecond())
+        .await?;
+    let cited: Vec<String> = requirements
+        .iter()
+        .filter_map(|r| r.status.as_ref())
+        .flat_map(|s| s.recent_events.iter().map(|e| e.id.clone()))
+        .collect();
+    let evidence = store.events_by_id(&cited).await?;
+    Ok(posture_export(
+        requirements,
+        organization,
+        at,
+        &chain,
+        &evidence,
+    ))
+}
+
 /// Builds the export from evaluated requirements.
 pub fn posture_export(
     requirements: &[Soc2Requirement],
     organization: Option<&Organization>,
     at: Timestamp,
     chain: &ChainState,
+    evidence: &[ChainedEvent],
 ) -> PostureExport {
     let head = &chain.head;
     let mut requirements: Vec<&Soc2Requirement> = requirements.iter().collect();
@@ -286,5 +381,7 @@ pub fn posture_export(
         period,
         requirements: exported,
         records,
+        evidence: evidence.iter().map(ExportEvent::from).collect(),
+        signature: None,
     }
 }

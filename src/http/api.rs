@@ -28,7 +28,7 @@ use serde_json::json;
 use crate::crd::{Organization, PostureReport, Soc2Requirement};
 use crate::evidence::LazyStore;
 use crate::export::pdf::Paper;
-use crate::export::{csv, json as json_export, pdf, posture_export};
+use crate::export::{csv, gather, json as json_export, pdf};
 use crate::posture::{Window, selects};
 
 /// Where the requirements come from.
@@ -51,6 +51,8 @@ pub struct ApiState {
     pub auth: Option<kube::Client>,
     /// Set in a cluster: a standby replica's caches are empty, so it answers 503 until it leads.
     pub ready: Option<Arc<super::Health>>,
+    /// Signs JSON exports (and checkpoints the head they state) when set.
+    pub signing_key: Option<ed25519_dalek::SigningKey>,
 }
 
 /// An error answered as JSON `{"error": "..."}`.
@@ -283,17 +285,20 @@ async fn export(
     state.authorize(&headers, q.namespace.as_deref()).await?;
     let snapshot = state.snapshot(q.namespace.as_deref()).await?;
     let store = state.evidence.get().await.map_err(unavailable)?;
-    let chain = store.chain_state().await.map_err(unavailable)?;
-    let document = posture_export(
+    let key = state.signing_key.as_ref();
+    let document = gather(
+        &store,
         &snapshot.requirements,
         snapshot.organization.as_ref(),
         snapshot.at,
-        &chain,
-    );
+        key,
+    )
+    .await
+    .map_err(unavailable)?;
     let body = match extension {
         "pdf" => pdf::render(&document, paper),
         "csv" => csv::requirements(&document).into_bytes(),
-        _ => json_export::render(&document).into_bytes(),
+        _ => json_export::render(&document, key).into_bytes(),
     };
     let filename = format!(
         "soc2-posture-{}.{extension}",

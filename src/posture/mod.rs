@@ -75,6 +75,10 @@ pub struct Observation {
     pub recent_events: Vec<EventSummary>,
     /// The query the counts came from.
     pub query: QueryStatus,
+    /// Why the evidence chain is broken, when the requirement selects the operator's chain
+    /// verifications and the newest of them failed: the requirement is then Red, whatever the
+    /// counts say (evidence in a broken log proves nothing).
+    pub chain_broken: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

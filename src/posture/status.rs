@@ -30,8 +30,12 @@ pub fn requirement_status(
     let (mut status, ready, compliant) = match &observed {
         Ok(observation) => {
             let judgement = judge(spec, &window, &observation.controls);
+            let state = match observation.chain_broken {
+                Some(_) => State::Red,
+                None => judgement.state,
+            };
             let status = Soc2RequirementStatus {
-                state: Some(judgement.state),
+                state: Some(state),
                 events_in_window: Some(judgement.events),
                 coverage: Some(format!("{}/{}", judgement.covered, judgement.total)),
                 last_evidence_at: judgement.last_at.map(timestamp),
@@ -60,7 +64,15 @@ pub fn requirement_status(
                     spec.window
                 ),
             );
-            (status, ready, compliance(requirement, &judgement))
+            let compliant = match &observation.chain_broken {
+                Some(why) => (
+                    "False",
+                    "ChainBroken",
+                    format!("The evidence hash chain failed verification: {why}"),
+                ),
+                None => compliance(requirement, &judgement),
+            };
+            (status, ready, compliant)
         }
         // Neither says anything about the evidence: keep only what stays true.
         Err(unobserved) => {
@@ -215,6 +227,23 @@ mod tests {
 
     fn condition<'a>(s: &'a Soc2RequirementStatus, type_: &str) -> &'a Condition {
         s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn a_broken_chain_is_red_whatever_the_counts() {
+        let at: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+        let mut observation = observed(&[(0, 2), (1, 1)], &[(0, 1)]).unwrap();
+        observation.chain_broken = Some("chain broken at #7: an edited event".into());
+        let s = requirement_status(&requirement(), at, Ok(observation));
+        assert_eq!(s.state, Some(State::Red));
+        assert_eq!(s.coverage.as_deref(), Some("3/3"), "the counts still show");
+        assert_eq!(s.green_since, None);
+        let compliant = condition(&s, "Compliant");
+        assert_eq!(
+            (compliant.status.as_str(), compliant.reason.as_str()),
+            ("False", "ChainBroken")
+        );
+        assert!(compliant.message.contains("#7"), "{}", compliant.message);
     }
 
     #[test]

@@ -187,6 +187,11 @@ pub struct Operator {
 
 impl Operator {
     pub fn start(ns: &Namespace, evidence: &str, identity: &str) -> Self {
+        Self::start_with(ns, evidence, identity, &[])
+    }
+
+    /// Starts with extra arguments to `run`.
+    pub fn start_with(ns: &Namespace, evidence: &str, identity: &str, extra: &[&str]) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -215,6 +220,7 @@ impl Operator {
                 "--identity",
                 identity,
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
