@@ -462,7 +462,7 @@ async fn run_operator(args: RunArgs) -> Result<()> {
         Some(name) => Some(signing_key_from_secret(&client, &own_namespace, name).await?),
         None => args.signing.load()?,
     };
-    let leadership = (!args.disable_leader_election).then(|| controller::Leadership {
+    let leadership = (!args.disable_leader_election).then_some(controller::Leadership {
         lease_name: args.lease_name,
         namespace: own_namespace,
         duration: args.lease_duration,
@@ -564,7 +564,7 @@ async fn signing_key_from_secret(
         .and_then(|d| d.get("signing-key.pem"))
         .with_context(|| format!("{}: it has no key signing-key.pem", what()))?;
     let pem = std::str::from_utf8(&pem.0).with_context(what)?;
-    Ok(evidence::checkpoint::signing_key_from_pem(pem).with_context(what)?)
+    evidence::checkpoint::signing_key_from_pem(pem).with_context(what)
 }
 
 fn print_evaluated(evaluated: &offline::Evaluated, output: Output, at: Timestamp) -> Result<()> {
