@@ -38,6 +38,8 @@ enum Command {
         listen: std::net::SocketAddr,
         #[command(flatten)]
         signing: SigningArgs,
+        #[command(flatten)]
+        ingest: IngestArgs,
     },
     /// Walk the evidence hash chain and report the first broken link (exit 1 when broken); or,
     /// with --bundle, check a signed JSON export offline.
@@ -167,10 +169,32 @@ struct RunArgs {
     integrity_interval: std::time::Duration,
     #[command(flatten)]
     signing: SigningArgs,
+    #[command(flatten)]
+    ingest: IngestArgs,
     /// Read the signing key from this Secret (key `signing-key.pem`) in the Lease's namespace,
     /// instead of a file.
     #[arg(long, env = "SOC2_SIGNING_KEY_SECRET", conflicts_with = "signing_key")]
     signing_key_secret: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct IngestArgs {
+    /// Bearer token that may POST events to /api/v1/events (set it from a Secret). In a
+    /// cluster, service accounts allowed to `create` auditevents.compliance.behavry.io may too.
+    #[arg(long, env = "SOC2_INGEST_TOKEN", hide_env_values = true)]
+    ingest_token: Option<String>,
+    /// Largest accepted POST /api/v1/events body, in bytes (larger: 413).
+    #[arg(long, env = "SOC2_MAX_INGEST_BYTES", default_value_t = soc2_operator::http::ingest::DEFAULT_MAX_BYTES)]
+    max_ingest_bytes: usize,
+}
+
+impl IngestArgs {
+    fn config(self) -> soc2_operator::http::ingest::IngestConfig {
+        soc2_operator::http::ingest::IngestConfig {
+            token: self.ingest_token.filter(|t| !t.is_empty()),
+            max_bytes: self.max_ingest_bytes,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -261,6 +285,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             paths,
             listen,
             signing,
+            ingest,
         } => {
             anyhow::ensure!(
                 listen.ip().is_loopback(),
@@ -276,6 +301,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 auth: None,
                 ready: None,
                 signing_key: signing.load()?,
+                ingest: ingest.config(),
             };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -308,12 +334,14 @@ async fn run(command: Command) -> Result<ExitCode> {
                 Some(path) => {
                     let pem = std::fs::read_to_string(path)
                         .with_context(|| format!("reading {}", path.display()))?;
-                    Some(evidence::checkpoint::verifying_key_from_pem(&pem)?)
+                    let key = evidence::checkpoint::verifying_key_from_pem(&pem)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Some((key, path.clone()))
                 }
                 None => None,
             };
             match (bundle, public_key) {
-                (Some(bundle), Some(key)) => verify_bundle(&bundle, &key)?,
+                (Some(bundle), Some((key, _))) => verify_bundle(&bundle, &key)?,
                 (_, key) => verify_store(&store.evidence, key, record).await?,
             }
         }
@@ -475,6 +503,7 @@ async fn run_operator(args: RunArgs) -> Result<()> {
         identity,
         integrity_interval: args.integrity_interval,
         signing_key,
+        ingest: args.ingest.config(),
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
     {
@@ -505,20 +534,21 @@ fn verify_bundle(path: &std::path::Path, key: &ed25519_dalek::VerifyingKey) -> R
 
 async fn verify_store(
     url: &str,
-    key: Option<ed25519_dalek::VerifyingKey>,
+    key: Option<(ed25519_dalek::VerifyingKey, PathBuf)>,
     record: bool,
 ) -> Result<()> {
     let store = Store::open(url, OpenMode::Existing).await?;
     let result = async {
-        if let Some(key) = key {
+        if let Some((key, key_path)) = key {
             let latest = store
                 .latest_checkpoint()
                 .await?
                 .context("the store holds no signed checkpoint")?;
             anyhow::ensure!(
                 latest.public_key == key.to_bytes(),
-                "the latest checkpoint is signed by {}, not by the given public key",
+                "the latest checkpoint is signed by {}, not by the key in {}",
                 hex::encode(latest.public_key),
+                key_path.display(),
             );
         }
         let verification = store.verify(|n| eprintln!("verified {n} events…")).await?;

@@ -691,3 +691,101 @@ async fn postgres_holds_the_same_evidence_and_posture_as_sqlite() {
     };
     assert_eq!(verified(&pg), verified(&demo.url));
 }
+
+#[test]
+fn serve_ingests_json_lines_over_http_all_or_nothing() {
+    let demo = demo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = bin()
+        .args([
+            "serve",
+            "--evidence",
+            &demo.url,
+            "-f",
+            examples().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--max-ingest-bytes",
+            "4096",
+        ])
+        .env("SOC2_INGEST_TOKEN", "s3cret-ingest-token")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let post = |token: Option<&str>, body: &str| {
+        for _ in 0..100 {
+            if let Some(r) = common::http_post(port, "/api/v1/events", token, body.as_bytes()) {
+                let json: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+                return (r.status, json);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("serve does not listen");
+    };
+    let before = event_count(&demo.db);
+    let good = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","occurredAt":"2026-12-02T10:00:00Z","type":"policy.decision","outcome":"allow"}}"#
+        )
+    };
+
+    let (status, body) = post(None, &good("h1"));
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = post(Some("wrong-token-of-same-len"), &good("h1"));
+    assert_eq!(status, 401);
+
+    let bad = format!(
+        "{}\n{}\n{{\"id\":\"h3\",\"type\":\"x\"}}\n",
+        good("h1"),
+        good("h2")
+    );
+    let (status, body) = post(Some("s3cret-ingest-token"), &bad);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["line"], 3);
+    assert!(
+        body["reason"].as_str().unwrap().contains("occurredAt"),
+        "{body}"
+    );
+    assert_eq!(
+        event_count(&demo.db),
+        before,
+        "nothing of a bad request is stored"
+    );
+
+    let big = (0..60)
+        .map(|i| good(&format!("big-{i}")) + "\n")
+        .collect::<String>();
+    let (status, body) = post(Some("s3cret-ingest-token"), &big);
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("4096 bytes"),
+        "{body}"
+    );
+    assert_eq!(event_count(&demo.db), before);
+
+    let two = format!("{}\n{}\n", good("h1"), good("h2"));
+    let (status, body) = post(Some("s3cret-ingest-token"), &two);
+    assert_eq!(
+        (status, &body["accepted"], &body["duplicates"]),
+        (200, &Value::from(2), &Value::from(0)),
+        "{body}"
+    );
+    let (status, body) = post(Some("s3cret-ingest-token"), &two);
+    assert_eq!(
+        (status, &body["accepted"], &body["duplicates"]),
+        (200, &Value::from(0), &Value::from(2)),
+        "idempotent: {body}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let count: u64 = event_count(&demo.db).parse().unwrap();
+    assert_eq!(count, before.parse::<u64>().unwrap() + 2);
+    let o = run(&["verify", "--evidence", &demo.url]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -806,3 +806,56 @@ async fn a_tampered_chain_turns_integrity_red_with_chain_broken() {
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(signed()[0], before[0], "no checkpoint of a broken chain");
 }
+
+#[tokio::test]
+async fn http_ingest_is_authorised_by_token_review_and_rbac() {
+    let ns = Namespace::new("ingest");
+    let evidence = Evidence::new();
+    evidence.ingest(&event_now("first", "policy.decision"));
+    let operator = Operator::start(&ns, &evidence.url(), &format!("{}-op", ns.0));
+    let line = event_now("over-http", "kill_switch.drill");
+    let post = |token: Option<&'static str>| {
+        let (port, body) = (operator.port, line.clone());
+        async move {
+            eventually("the operator to lead and answer", WAIT, || {
+                let body = body.clone();
+                async move {
+                    let r = tokio::task::spawn_blocking(move || {
+                        http_post(port, "/api/v1/events", token, body.as_bytes())
+                    })
+                    .await
+                    .ok()??;
+                    (r.status != 503).then_some(r)
+                }
+            })
+            .await
+        }
+    };
+    // No token, a bad token, a user whom RBAC does not allow to create auditevents: refused.
+    for (token, status) in [
+        (None, 401),
+        (Some("not-a-token"), 401),
+        (Some(NOBODY_TOKEN), 403),
+    ] {
+        let r = post(token).await;
+        assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    }
+    let r = post(Some(NOBODY_TOKEN)).await;
+    assert!(
+        String::from_utf8_lossy(&r.body)
+            .contains("may not create auditevents.compliance.behavry.io"),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    // An authorised caller's events land on the chain.
+    let r = post(Some(ADMIN_TOKEN)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let report: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(report["accepted"], 1);
+    let o = std::process::Command::new("sqlite3")
+        .arg(evidence.path())
+        .arg("SELECT COUNT(*) FROM audit_events WHERE event_id = 'over-http'")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1");
+}

@@ -55,6 +55,8 @@ pub struct Config {
     pub integrity_interval: Duration,
     /// Ed25519 key for checkpoints and signed exports; none: nothing is signed.
     pub signing_key: Option<ed25519_dalek::SigningKey>,
+    /// Who may POST events, and how much at once.
+    pub ingest: crate::http::ingest::IngestConfig,
 }
 
 /// Shared state of the reconcilers.

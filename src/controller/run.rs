@@ -87,6 +87,7 @@ pub async fn run(
         auth: Some(client.clone()),
         ready: Some(health.clone()),
         signing_key: ctx.config.signing_key.clone(),
+        ingest: ctx.config.ingest.clone(),
     };
     let router =
         crate::http::router(metrics.clone(), health.clone()).merge(crate::http::api::router(api));

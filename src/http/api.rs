@@ -53,11 +53,31 @@ pub struct ApiState {
     pub ready: Option<Arc<super::Health>>,
     /// Signs JSON exports (and checkpoints the head they state) when set.
     pub signing_key: Option<ed25519_dalek::SigningKey>,
+    /// `POST /api/v1/events`.
+    pub ingest: super::ingest::IngestConfig,
+}
+
+/// What a caller must be allowed to do, asked of the apiserver with a SubjectAccessReview.
+pub(super) struct Access<'a> {
+    pub verb: &'a str,
+    pub resource: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+impl<'a> Access<'a> {
+    /// Reading requirements, their evidence and exports: `get` on soc2requirements.
+    fn read(namespace: Option<&'a str>) -> Self {
+        Access {
+            verb: "get",
+            resource: "soc2requirements",
+            namespace,
+        }
+    }
 }
 
 /// An error answered as JSON `{"error": "..."}`.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -81,6 +101,7 @@ pub fn router(state: ApiState) -> Router {
             "/api/v1/compliance/soc2/requirements/{id}/evidence",
             get(evidence),
         )
+        .merge(super::ingest::router())
         .with_state(state)
 }
 
@@ -104,11 +125,11 @@ struct Snapshot {
 }
 
 impl ApiState {
-    /// Authenticates and authorises the caller (in a cluster).
-    async fn authorize(
+    /// Authenticates and authorises the caller (in a cluster) for `access`.
+    pub(super) async fn authorize(
         &self,
         headers: &HeaderMap,
-        namespace: Option<&str>,
+        access: Access<'_>,
     ) -> Result<(), ApiError> {
         if self.ready.as_ref().is_some_and(|h| !h.is_ready()) {
             return Err(ApiError(
@@ -120,12 +141,7 @@ impl ApiState {
             return Ok(());
         };
         let unauthorized = |why: &str| ApiError(StatusCode::UNAUTHORIZED, why.to_string());
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthorized("a bearer token is required"))?;
+        let token = bearer(headers).ok_or_else(|| unauthorized("a bearer token is required"))?;
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: token.to_string(),
@@ -139,7 +155,7 @@ impl ApiState {
             .user
             .filter(|_| status.authenticated == Some(true))
             .ok_or_else(|| unauthorized("the token is not valid"))?;
-        let access = SubjectAccessReview {
+        let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: user.username.clone(),
                 groups: user.groups.clone(),
@@ -147,24 +163,26 @@ impl ApiState {
                 extra: user.extra.clone(),
                 resource_attributes: Some(ResourceAttributes {
                     group: Some(crate::crd::GROUP.into()),
-                    resource: Some("soc2requirements".into()),
-                    verb: Some("get".into()),
-                    namespace: namespace.map(str::to_string),
+                    resource: Some(access.resource.into()),
+                    verb: Some(access.verb.into()),
+                    namespace: access.namespace.map(str::to_string),
                     ..Default::default()
                 }),
                 ..Default::default()
             },
             ..Default::default()
         };
-        let decided = create_review(client, &access).await?;
+        let decided = create_review(client, &review).await?;
         if decided.status.is_some_and(|s| s.allowed) {
             Ok(())
         } else {
             Err(ApiError(
                 StatusCode::FORBIDDEN,
                 format!(
-                    "{} may not get soc2requirements.{}",
+                    "{} may not {} {}.{}",
                     user.username.unwrap_or_default(),
+                    access.verb,
+                    access.resource,
                     crate::crd::GROUP
                 ),
             ))
@@ -218,6 +236,15 @@ impl ApiState {
             at,
         })
     }
+}
+
+/// The bearer token of a request, if any.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|t| !t.is_empty())
 }
 
 /// Creates a review object (TokenReview, SubjectAccessReview) and returns the apiserver's answer.
@@ -282,7 +309,9 @@ async fn export(
             ));
         }
     };
-    state.authorize(&headers, q.namespace.as_deref()).await?;
+    state
+        .authorize(&headers, Access::read(q.namespace.as_deref()))
+        .await?;
     let snapshot = state.snapshot(q.namespace.as_deref()).await?;
     let store = state.evidence.get().await.map_err(unavailable)?;
     let key = state.signing_key.as_ref();
@@ -313,7 +342,7 @@ async fn list(
     Query(scope): Query<Scope>,
 ) -> Result<Response, ApiError> {
     state
-        .authorize(&headers, scope.namespace.as_deref())
+        .authorize(&headers, Access::read(scope.namespace.as_deref()))
         .await?;
     let snapshot = state.snapshot(scope.namespace.as_deref()).await?;
     Ok(
@@ -342,7 +371,7 @@ async fn one(
     Query(scope): Query<Scope>,
 ) -> Result<Response, ApiError> {
     state
-        .authorize(&headers, scope.namespace.as_deref())
+        .authorize(&headers, Access::read(scope.namespace.as_deref()))
         .await?;
     Ok(axum::Json(find(&state, &id, scope.namespace.as_deref()).await?).into_response())
 }
@@ -362,7 +391,7 @@ async fn evidence(
         ));
     }
     state
-        .authorize(&headers, scope.namespace.as_deref())
+        .authorize(&headers, Access::read(scope.namespace.as_deref()))
         .await?;
     let requirement = find(&state, &id, scope.namespace.as_deref()).await?;
     let store = state.evidence.get().await.map_err(unavailable)?;

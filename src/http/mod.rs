@@ -1,6 +1,7 @@
 //! The operator's HTTP server: health, readiness, metrics and the compliance API.
 
 pub mod api;
+pub mod ingest;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

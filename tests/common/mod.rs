@@ -327,6 +327,21 @@ impl Response {
 
 /// GET `path` from 127.0.0.1:`port` (HTTP/1.0: the server closes when done).
 pub fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<Response> {
+    http_request(port, "GET", path, token, None)
+}
+
+/// POST `body` (JSON Lines) with an optional bearer token.
+pub fn http_post(port: u16, path: &str, token: Option<&str>, body: &[u8]) -> Option<Response> {
+    http_request(port, "POST", path, token, Some(body))
+}
+
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> Option<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -334,11 +349,21 @@ pub fn http_get(port: u16, path: &str, token: Option<&str>) -> Option<Response> 
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let length = body
+        .map(|b| {
+            format!(
+                "Content-Type: application/x-ndjson\r\nContent-Length: {}\r\n",
+                b.len()
+            )
+        })
+        .unwrap_or_default();
     write!(
         stream,
-        "GET {path} HTTP/1.0\r\nHost: localhost\r\n{auth}\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{auth}{length}\r\n"
     )
     .ok()?;
+    // A server may answer (413) and close before reading all of a large body.
+    let _ = stream.write_all(body.unwrap_or_default());
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
