@@ -1,5 +1,6 @@
-//! Tamper-evidence: many random tamperings of each kind the chain alone can reveal, each detected
-//! at the right place. (A truncated tail needs a signed checkpoint to be seen; not here yet.)
+//! Tamper-evidence: many random tamperings of each of the five kinds (edited field, deleted,
+//! swapped, inserted event, truncated tail: the last against a signed checkpoint), each detected
+//! at the right place.
 
 use soc2_operator::evidence::chain;
 use soc2_operator::evidence::event::Event;

@@ -119,20 +119,10 @@ impl Store {
                     OpenMode::Existing => "rw",
                 };
                 let separator = if url.contains('?') { '&' } else { '?' };
-                let options = AnyPoolOptions::new()
-                    .max_connections(4)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL: readers never wait for the writer; NORMAL is durable under WAL
-                            // except for the last transactions before a power cut.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    });
+                // No after_connect: every statement reads the file, and a failing after_connect
+                // makes sqlx retry until its acquire timeout instead of saying what is wrong.
+                // sqlx's defaults stand: a 5 s busy timeout, synchronous FULL.
+                let options = AnyPoolOptions::new().max_connections(4);
                 (format!("{url}{separator}mode={access}"), options)
             }
             Backend::Postgres => (url.to_owned(), AnyPoolOptions::new().max_connections(8)),
@@ -148,7 +138,13 @@ impl Store {
             .await
             .map_err(open_error)?;
         match backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Sqlite => {
+                // WAL (readers never wait for the writer) is a property of the file: set once.
+                pool.execute("PRAGMA journal_mode = WAL")
+                    .await
+                    .map_err(open_error)?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?
+            }
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         Ok(Store { pool, backend })
