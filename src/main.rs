@@ -567,7 +567,7 @@ async fn verify_store(
         let verification = store.verify(|n| eprintln!("verified {n} events…")).await?;
         if record {
             store
-                .record(verification.to_event("soc2-operator/cli", Timestamp::now()))
+                .record(verification.to_event("system:soc2-operator/cli", Timestamp::now()))
                 .await?;
         }
         Ok(verification)

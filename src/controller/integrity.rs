@@ -26,7 +26,7 @@ pub async fn run(ctx: Arc<Context>, stop: CancellationToken) {
 
 async fn check(ctx: &Context) -> Result<(), String> {
     let store = ctx.evidence.get().await?;
-    let actor = format!("soc2-operator/{}", ctx.config.identity);
+    let actor = format!("system:soc2-operator/{}", ctx.config.identity);
     let verification = store.verify(|_| {}).await.map_err(|e| e.to_string())?;
     let at = Timestamp::now();
     store

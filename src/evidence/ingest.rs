@@ -88,10 +88,10 @@ impl Store {
             }
             batch.push(event);
             if batch.len() == BATCH {
-                append(&mut tx, &mut head, &mut batch, &mut report).await?;
+                append(self.backend, &mut tx, &mut head, &mut batch, &mut report).await?;
             }
         }
-        append(&mut tx, &mut head, &mut batch, &mut report).await?;
+        append(self.backend, &mut tx, &mut head, &mut batch, &mut report).await?;
         tx.commit().await?;
         report.head = head;
         Ok(report)
@@ -116,6 +116,7 @@ pub(super) async fn head_in(conn: &mut AnyConnection) -> Result<ChainHead> {
 
 /// Drops already-stored ids from `batch`, chains the rest after `head` and inserts them.
 async fn append(
+    backend: Backend,
     conn: &mut AnyConnection,
     head: &mut ChainHead,
     batch: &mut Vec<Event>,
@@ -126,7 +127,7 @@ async fn append(
     }
     let lookup = format!(
         "SELECT event_id FROM audit_events WHERE event_id IN ({})",
-        placeholders(1, batch.len())
+        placeholders(backend, 1, batch.len())
     );
     let mut lookup = sqlx::query(AssertSqlSafe(lookup));
     for event in batch.iter() {
@@ -153,7 +154,7 @@ async fn append(
         *head = ChainHead { seq, hash };
     }
     let values: Vec<String> = (0..rows.len())
-        .map(|i| format!("({})", placeholders(i * COLUMNS + 1, COLUMNS)))
+        .map(|i| format!("({})", placeholders(backend, i * COLUMNS + 1, COLUMNS)))
         .collect();
     let insert = format!(
         "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) VALUES {}",

@@ -276,7 +276,7 @@ impl Store {
             let sql = format!(
                 "SELECT seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash \
                  FROM audit_events WHERE event_id IN ({})",
-                query::placeholders(1, chunk.len())
+                query::placeholders(self.backend, 1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {

@@ -4,6 +4,7 @@
 //! are bound parameters, and the text depends only on how many of each there are. Placeholders
 //! are numbered (`$1`, `$2`, …), which PostgreSQL and SQLite both accept.
 
+use super::Backend;
 use crate::crd::{QueryStatus, Soc2RequirementSpec};
 use crate::posture::Window;
 
@@ -175,12 +176,15 @@ pub fn supporting_set(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQu
     q.finish()
 }
 
-/// `$first, $first+1, …` for `count` parameters.
-pub(crate) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `count` placeholders for parameters `first`, `first + 1`, …: numbered for PostgreSQL, plain
+/// `?` for SQLite, which looks a numbered one up by a linear scan (quadratic in a statement of
+/// thousands, like an ingest batch).
+pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> String {
+    let one = |n: usize| match backend {
+        Backend::Sqlite => "?".to_string(),
+        Backend::Postgres => format!("${n}"),
+    };
+    (first..first + count).map(one).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

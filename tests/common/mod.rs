@@ -60,7 +60,7 @@ pub async fn client() -> kube::Client {
     kube::Client::try_from(config).unwrap()
 }
 
-fn kubectl_at(kubeconfig: &Path, args: &[&str]) -> Output {
+pub fn kubectl_at(kubeconfig: &Path, args: &[&str]) -> Output {
     Command::new("kubectl")
         .env("KUBECONFIG", kubeconfig)
         .args(args)
@@ -192,6 +192,17 @@ impl Operator {
 
     /// Starts with extra arguments to `run`.
     pub fn start_with(ns: &Namespace, evidence: &str, identity: &str, extra: &[&str]) -> Self {
+        Self::start_as(kubeconfig(), ns, evidence, identity, extra)
+    }
+
+    /// Starts with the identity (and so the RBAC) of another kubeconfig.
+    pub fn start_as(
+        kubeconfig: &Path,
+        ns: &Namespace,
+        evidence: &str,
+        identity: &str,
+        extra: &[&str],
+    ) -> Self {
         let port = {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -199,7 +210,7 @@ impl Operator {
         let log =
             std::fs::File::create(std::env::temp_dir().join(format!("{identity}.log"))).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
-            .env("KUBECONFIG", kubeconfig())
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info,soc2_operator=debug")
             .args([
                 "run",
