@@ -25,7 +25,14 @@ fn helm() -> &'static Path {
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        PathBuf::from(String::from_utf8(o.stdout).unwrap().lines().last().unwrap().trim())
+        PathBuf::from(
+            String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap()
+                .trim(),
+        )
     })
 }
 
@@ -41,7 +48,10 @@ fn render(release: &str, namespace: &str, values: &[&str]) -> String {
 
 #[test]
 fn the_chart_lints_and_carries_the_generated_crds() {
-    let o = Command::new(helm()).args(["lint", "--strict", CHART]).output().unwrap();
+    let o = Command::new(helm())
+        .args(["lint", "--strict", CHART])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let in_chart = std::fs::read_to_string(Path::new(CHART).join("crds/crds.yaml")).unwrap();
     assert!(
@@ -52,17 +62,29 @@ fn the_chart_lints_and_carries_the_generated_crds() {
     let all = render(
         "soc2",
         "compliance",
-        &["serviceMonitor.enabled=true", "prometheusRule.enabled=true", "prometheusRule.notGreenFor=6h"],
+        &[
+            "serviceMonitor.enabled=true",
+            "prometheusRule.enabled=true",
+            "prometheusRule.notGreenFor=6h",
+        ],
     );
     assert!(all.contains("kind: ServiceMonitor"));
     assert!(all.contains("kind: PrometheusRule") && all.contains("for: 6h"));
     // The PostgreSQL backend needs its Secret named, and says so.
     let o = Command::new(helm())
-        .args(["template", "soc2", CHART, "--set", "evidence.backend=postgres"])
+        .args([
+            "template",
+            "soc2",
+            CHART,
+            "--set",
+            "evidence.backend=postgres",
+        ])
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("evidence.postgres.secretName is required"));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("evidence.postgres.secretName is required")
+    );
 }
 
 /// The ServiceAccount token the token controller minted for `account`.
@@ -73,7 +95,10 @@ async fn service_account_token(ns: &str, account: &str) -> String {
         list.items.into_iter().find_map(|s| {
             let annotations = s.metadata.annotations.as_ref()?;
             (s.type_.as_deref() == Some("kubernetes.io/service-account-token")
-                && annotations.get("kubernetes.io/service-account.name").map(String::as_str) == Some(account))
+                && annotations
+                    .get("kubernetes.io/service-account.name")
+                    .map(String::as_str)
+                    == Some(account))
             .then(|| String::from_utf8(s.data?.get("token")?.0.clone()).ok())
             .flatten()
         })
@@ -98,14 +123,39 @@ async fn the_operator_works_under_exactly_the_charts_rbac() {
     let rendered = render(
         &release,
         &ns.0,
-        &["operator.objectStoreSecrets={s3-credentials}", "operator.signingKeySecret=signing"],
+        &[
+            "operator.objectStoreSecrets={s3-credentials}",
+            "operator.signingKeySecret=signing",
+        ],
     );
     // The real apiserver accepts every rendered object (server-side validation included).
     let o = ns.apply(&rendered);
     assert!(o.status.success(), "{}", stderr(&o));
-    for kind in ["serviceaccount", "clusterrole", "clusterrolebinding", "role", "rolebinding", "deployment", "service", "persistentvolumeclaim"] {
-        let o = kubectl(&["get", kind, "-n", &ns.0, "-l", &format!("app.kubernetes.io/instance={release}"), "-o", "name"]);
-        assert!(!stdout(&o).trim().is_empty(), "no {kind} applied: {}", stderr(&o));
+    for kind in [
+        "serviceaccount",
+        "clusterrole",
+        "clusterrolebinding",
+        "role",
+        "rolebinding",
+        "deployment",
+        "service",
+        "persistentvolumeclaim",
+    ] {
+        let o = kubectl(&[
+            "get",
+            kind,
+            "-n",
+            &ns.0,
+            "-l",
+            &format!("app.kubernetes.io/instance={release}"),
+            "-o",
+            "name",
+        ]);
+        assert!(
+            !stdout(&o).trim().is_empty(),
+            "no {kind} applied: {}",
+            stderr(&o)
+        );
     }
 
     // The operator with the chart's ServiceAccount token, nothing else.
@@ -113,12 +163,23 @@ async fn the_operator_works_under_exactly_the_charts_rbac() {
     let evidence = Evidence::new();
     evidence.demo();
     let config = kubeconfig_with_token(evidence.dir.path(), &token);
-    let o = kubectl_at(&config, &["auth", "can-i", "delete", "soc2requirements", "-n", &ns.0]);
-    assert_eq!(stdout(&o).trim(), "no", "the chart grants no more than it needs");
+    let o = kubectl_at(
+        &config,
+        &["auth", "can-i", "delete", "soc2requirements", "-n", &ns.0],
+    );
+    assert_eq!(
+        stdout(&o).trim(),
+        "no",
+        "the chart grants no more than it needs"
+    );
     let operator = Operator::start_as(&config, &ns, &evidence.url(), &format!("{release}-op"), &[]);
 
     for file in std::fs::read_dir(format!("{ROOT}/examples/requirements")).unwrap() {
-        assert!(ns.apply(&std::fs::read_to_string(file.unwrap().path()).unwrap()).status.success());
+        assert!(
+            ns.apply(&std::fs::read_to_string(file.unwrap().path()).unwrap())
+                .status
+                .success()
+        );
     }
     let report = std::fs::read_to_string(format!("{ROOT}/examples/posture-report.yaml")).unwrap();
     assert!(ns.apply(&report).status.success());
@@ -127,18 +188,30 @@ async fn the_operator_works_under_exactly_the_charts_rbac() {
     // to a ConfigMap, and the API's TokenReview and SubjectAccessReview made: each needs a rule.
     let client = client().await;
     let requirements: Api<Soc2Requirement> = Api::namespaced(client.clone(), &ns.0);
-    eventually("every requirement evaluated under the chart's RBAC", WAIT, || async {
-        let all = requirements.list(&ListParams::default()).await.ok()?.items;
-        (all.len() == 8 && all.iter().all(|r| r.status.as_ref().is_some_and(|s| s.state.is_some_and(|s| s != State::Unknown))))
+    eventually(
+        "every requirement evaluated under the chart's RBAC",
+        WAIT,
+        || async {
+            let all = requirements.list(&ListParams::default()).await.ok()?.items;
+            (all.len() == 8
+                && all.iter().all(|r| {
+                    r.status
+                        .as_ref()
+                        .is_some_and(|s| s.state.is_some_and(|s| s != State::Unknown))
+                }))
             .then_some(())
-    })
+        },
+    )
     .await;
     let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns.0);
     eventually("a Warning Event from the operator", WAIT, || async {
         let list = events.list(&ListParams::default()).await.ok()?;
         list.items
             .iter()
-            .any(|e| e.reporting_controller.as_deref() == Some("soc2-operator") && e.type_.as_deref() == Some("Warning"))
+            .any(|e| {
+                e.reporting_controller.as_deref() == Some("soc2-operator")
+                    && e.type_.as_deref() == Some("Warning")
+            })
             .then_some(())
     })
     .await;
@@ -154,9 +227,13 @@ async fn the_operator_works_under_exactly_the_charts_rbac() {
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.0);
     let exports = config_maps.get("soc2-posture-export").await.unwrap();
     assert!(exports.binary_data.unwrap().contains_key("posture.pdf"));
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), &ns.0);
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), &ns.0);
     let lease = leases.get("soc2-operator").await.unwrap();
-    assert_eq!(lease.spec.unwrap().holder_identity.as_deref(), Some(operator.identity.as_str()));
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some(operator.identity.as_str())
+    );
     let r = tokio::task::spawn_blocking({
         let port = operator.port;
         let path = format!("/api/v1/compliance/soc2/requirements?namespace={}", ns.0);

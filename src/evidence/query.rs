@@ -184,7 +184,10 @@ pub(crate) fn placeholders(backend: Backend, first: usize, count: usize) -> Stri
         Backend::Sqlite => "?".to_string(),
         Backend::Postgres => format!("${n}"),
     };
-    (first..first + count).map(one).collect::<Vec<_>>().join(", ")
+    (first..first + count)
+        .map(one)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
