@@ -90,6 +90,10 @@ enum Command {
         /// Exit with status 3 when any requirement is this state or worse.
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
+        /// Write each requirement's state to the daily posture history (greenSince and the trend
+        /// come from it), as the operator does on every evaluation.
+        #[arg(long)]
+        record_history: bool,
     },
     /// Export the posture of requirements from files as PDF, CSV or JSON, no cluster needed.
     Export {
@@ -385,14 +389,20 @@ async fn run(command: Command) -> Result<ExitCode> {
             at,
             output,
             fail_on,
+            record_history,
         } => {
             let found = manifests::load(&paths)?;
             let at = at.unwrap_or_else(Timestamp::now);
             let opened = Store::open(&store.evidence, OpenMode::Existing)
                 .await
                 .map_err(|e| e.to_string());
-            let evaluated =
-                offline::evaluate(opened.as_ref().map_err(Clone::clone), found, at).await;
+            let evaluated = offline::evaluate(
+                opened.as_ref().map_err(Clone::clone),
+                found,
+                at,
+                record_history,
+            )
+            .await;
             if let Ok(store) = &opened {
                 store.close().await;
             }
@@ -429,7 +439,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             let at = at.unwrap_or_else(Timestamp::now);
             let report = found.reports.first().cloned();
             let store = Store::open(&store.evidence, OpenMode::Existing).await?;
-            let mut evaluated = offline::evaluate(Ok(&store), found, at).await;
+            let mut evaluated = offline::evaluate(Ok(&store), found, at, false).await;
             if let Some(reason) = evaluated.outage {
                 store.close().await;
                 anyhow::bail!("{reason}: nothing exported");

@@ -18,10 +18,12 @@ pub struct Evaluated {
 
 /// Evaluates every requirement at `at` against `store` (or, when the store could not be opened,
 /// marks each Unknown with the reason), then aggregates the reports over them.
+/// With `record_history`, each requirement's state is written to the daily history.
 pub async fn evaluate(
     store: Result<&Store, String>,
     manifests: Manifests,
     at: Timestamp,
+    record_history: bool,
 ) -> Evaluated {
     let mut outage = store.as_ref().err().cloned();
     let mut requirements = manifests.requirements;
@@ -39,21 +41,31 @@ pub async fn evaluate(
         if let Err(reason) = &observed {
             outage.get_or_insert_with(|| reason.clone());
         }
-        let status = requirement_status(
+        let mut status = requirement_status(
             requirement,
             at,
             observed.map_err(Unobserved::StoreUnavailable),
         );
+        if let (Ok(store), None) = (store.as_ref(), &outage)
+            && let Err(error) = store
+                .apply_history(requirement, &mut status, at, record_history)
+                .await
+        {
+            tracing::warn!(%error, "posture history unavailable: greenSince left as computed");
+        }
         requirement.status = Some(status);
     }
-    let reports = manifests
-        .reports
-        .into_iter()
-        .map(|mut report| {
-            report.status = Some(report_status(&report, &requirements));
-            report
-        })
-        .collect();
+    let mut reports = manifests.reports;
+    for report in &mut reports {
+        let mut status = report_status(report, &requirements);
+        if let (Ok(store), None) = (store.as_ref(), &outage) {
+            match store.report_history(report, &requirements, at).await {
+                Ok(history) => status.history = history,
+                Err(error) => tracing::warn!(%error, "posture history unreadable"),
+            }
+        }
+        report.status = Some(status);
+    }
     Evaluated {
         requirements,
         reports,

@@ -789,3 +789,97 @@ fn serve_ingests_json_lines_over_http_all_or_nothing() {
     let o = run(&["verify", "--evidence", &demo.url]);
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+/// Evaluations on successive days build the history; greenSince comes from it (offline there is
+/// no previous status to carry it), and the report's status.history counts each day.
+#[test]
+fn history_over_simulated_days_dates_green_since() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("evidence.db").display());
+    // Evidence on days 1, 3 and 4 (at noon), none on day 2.
+    let events: String = [1, 3, 4]
+        .iter()
+        .map(|d| {
+            format!(r#"{{"id":"e{d}","occurredAt":"2026-12-0{d}T12:00:00Z","type":"drill.done","outcome":"success"}}"#) + "\n"
+        })
+        .collect();
+    let o = common::pipe(bin().args(["ingest", "--evidence", &url, "-"]), &events);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resources = dir.path().join("resources.yaml");
+    std::fs::write(
+        &resources,
+        "apiVersion: compliance.behavry.io/v1alpha1\nkind: Soc2Requirement\nmetadata: {name: drill, labels: {framework: soc2}}\n\
+         spec: {id: CC7.3, title: Drills, window: 1d, cadence: 1d, controls: [{name: drill, evidence: {eventTypes: [drill.done]}}]}\n\
+         ---\napiVersion: compliance.behavry.io/v1alpha1\nkind: PostureReport\nmetadata: {name: r}\n\
+         spec: {selector: {matchLabels: {framework: soc2}}, historyDays: 3}\n",
+    )
+    .unwrap();
+    let evaluate = |day: u32, record: bool| -> Value {
+        let at = format!("2026-12-0{day}T18:00:00Z");
+        let mut args = vec![
+            "evaluate",
+            "--evidence",
+            &url,
+            "-f",
+            resources.to_str().unwrap(),
+            "--at",
+            &at,
+            "-o",
+            "json",
+        ];
+        if record {
+            args.push("--record-history");
+        }
+        let o = run(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let drill = |list: &Value| list["items"][0]["status"].clone();
+    let day = |d: u32| Value::from(format!("2026-12-0{d}T18:00:00Z"));
+
+    let d1 = drill(&evaluate(1, true));
+    assert_eq!(
+        (&d1["state"], &d1["greenSince"]),
+        (&Value::from("Green"), &day(1)),
+        "green since records began"
+    );
+    let d2 = drill(&evaluate(2, true));
+    assert_eq!(d2["state"], "Red");
+    assert!(d2.get("greenSince").is_none(), "{d2}");
+    let d3 = drill(&evaluate(3, true));
+    assert_eq!(
+        (&d3["state"], &d3["greenSince"]),
+        (&Value::from("Green"), &day(3))
+    );
+    let d4 = evaluate(4, true);
+    assert_eq!(
+        drill(&d4)["greenSince"],
+        day(3),
+        "the streak began on day 3, as the history shows"
+    );
+    // Reading without recording sees the same; a later evaluation of a day replaces its row.
+    assert_eq!(drill(&evaluate(4, false))["greenSince"], day(3));
+
+    // The report's history: the last 3 days, one requirement each.
+    let report = &d4["items"][1]["status"];
+    let history: Vec<(String, u64, u64)> = report["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["date"].as_str().unwrap().to_string(),
+                h["green"].as_u64().unwrap(),
+                h["red"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("2026-12-02".to_string(), 0, 1),
+            ("2026-12-03".to_string(), 1, 0),
+            ("2026-12-04".to_string(), 1, 0)
+        ]
+    );
+}

@@ -32,6 +32,9 @@ pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<
     let mut status = report_status(&report, &requirements);
     let previous = report.status.clone().unwrap_or_default();
     let generation = report.metadata.generation;
+    if let Some(history) = history(&report, &requirements, now, &ctx).await {
+        status.history = history;
+    }
 
     let mut published = None;
     match report.spec.schedule.parse::<Schedule>() {
@@ -108,6 +111,22 @@ pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<
             .min(ctx.config.requeue)
             .max(Duration::from_secs(1)),
     ))
+}
+
+/// The report's history from the store; None when it cannot be read (the status keeps what it
+/// had).
+async fn history(
+    report: &PostureReport,
+    requirements: &[Soc2Requirement],
+    now: Timestamp,
+    ctx: &Context,
+) -> Option<Vec<crate::crd::HistoryEntry>> {
+    let store = ctx.evidence.get().await.ok()?;
+    store
+        .report_history(report, requirements, now)
+        .await
+        .inspect_err(|error| tracing::warn!(%error, "posture history unreadable"))
+        .ok()
 }
 
 /// The posture job: render every requested format and publish to the destinations.

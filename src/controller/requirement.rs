@@ -19,8 +19,18 @@ pub async fn reconcile(
     // Evaluate.
     let at = Timestamp::now();
     let observed = observe(&requirement, &ctx, at).await;
+    let observed_ok = observed.is_ok();
     let store_down = matches!(observed, Err(Unobserved::StoreUnavailable(_)));
-    let status = requirement_status(&requirement, at, observed);
+    let mut status = requirement_status(&requirement, at, observed);
+    // Today's row of the posture history; greenSince from it when the status has none.
+    if observed_ok
+        && let Ok(store) = ctx.evidence.get().await
+        && let Err(error) = store
+            .apply_history(&requirement, &mut status, at, true)
+            .await
+    {
+        tracing::warn!(name = %requirement.name_any(), %error, "posture history not recorded");
+    }
     let previous = requirement.status.as_ref();
 
     // Write status: one server-side apply, and none when nothing but the evaluation time moved.

@@ -166,6 +166,8 @@ pub struct RequirementSummary {
     pub green_since: Option<Timestamp>,
 }
 
+/// One day of the selected requirements' posture: how many were in each state (the day's latest
+/// evaluation of each).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct HistoryEntry {
     /// UTC day, YYYY-MM-DD.
@@ -173,6 +175,8 @@ pub struct HistoryEntry {
     pub green: u32,
     pub amber: u32,
     pub red: u32,
+    #[serde(default)]
+    pub unknown: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -6,6 +6,7 @@
 pub mod chain;
 pub mod checkpoint;
 pub mod event;
+pub mod history;
 mod ingest;
 pub mod integrity;
 pub mod query;

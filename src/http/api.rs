@@ -206,7 +206,7 @@ impl ApiState {
                     let found = crate::manifests::load(paths)
                         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
                     let store = self.evidence.get().await.map_err(unavailable)?;
-                    let evaluated = crate::offline::evaluate(Ok(&store), found, at).await;
+                    let evaluated = crate::offline::evaluate(Ok(&store), found, at, false).await;
                     if let Some(reason) = evaluated.outage {
                         return Err(unavailable(reason));
                     }

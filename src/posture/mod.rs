@@ -16,7 +16,7 @@ pub mod schedule;
 mod status;
 pub mod table;
 
-pub use report::{report_status, selects};
+pub use report::{history_entries, report_status, selects};
 pub use status::{Unobserved, requirement_status, set_condition};
 
 use std::collections::BTreeMap;

@@ -4,8 +4,10 @@ use kube::ResourceExt;
 use kube::core::{Selector, SelectorExt};
 
 use crate::crd::{
-    PostureReport, PostureReportStatus, RequirementSummary, Soc2Requirement, State, Summary,
+    HistoryEntry, PostureReport, PostureReportStatus, RequirementSummary, Soc2Requirement, State,
+    Summary,
 };
+use crate::evidence::history::PostureDay;
 
 /// Whether the report covers the requirement: same namespace, and its selector matches.
 /// A selector that cannot be read selects nothing.
@@ -60,6 +62,28 @@ pub fn report_status(
         requirements: lines,
         ..report.status.clone().unwrap_or_default()
     }
+}
+
+/// The report's `status.history`: per day, oldest first, how many of the requirements' rows were
+/// in each state. Days without a row are left out (nothing was evaluated then).
+pub fn history_entries(days: &[PostureDay]) -> Vec<HistoryEntry> {
+    let mut by_day: std::collections::BTreeMap<&str, HistoryEntry> = Default::default();
+    for d in days {
+        let entry = by_day.entry(&d.day).or_insert_with(|| HistoryEntry {
+            date: d.day.clone(),
+            green: 0,
+            amber: 0,
+            red: 0,
+            unknown: 0,
+        });
+        match d.state {
+            State::Green => entry.green += 1,
+            State::Amber => entry.amber += 1,
+            State::Red => entry.red += 1,
+            State::Unknown => entry.unknown += 1,
+        }
+    }
+    by_day.into_values().collect()
 }
 
 #[cfg(test)]
