@@ -555,6 +555,27 @@ async fn the_api_serves_exports_and_supporting_sets_to_whom_rbac_allows() {
     }
     let get = |path: &str| operator.request(&scoped(path), Some(ADMIN_TOKEN)).unwrap();
 
+    // Gauges: greenSince of a Green requirement, and the report's summary.
+    let since = cc66
+        .status
+        .as_ref()
+        .unwrap()
+        .green_since
+        .expect("dated from the history");
+    let series = format!(
+        "soc2_requirement_green_since_timestamp_seconds{{namespace=\"{}\",name=\"cc6-6\",id=\"CC6.6\"}}",
+        ns.0
+    );
+    assert_eq!(operator.metric(&series), since.as_second() as f64);
+    let red = format!(
+        "soc2_posture_requirements{{namespace=\"{}\",report=\"soc2\",state=\"Red\"}}",
+        ns.0
+    );
+    eventually("the report summary gauge", WAIT, || async {
+        (operator.metric(&red) == 1.0).then_some(())
+    })
+    .await;
+
     // Exports.
     let pdf = get("/export?format=pdf");
     assert_eq!(pdf.status, 200);

@@ -1,4 +1,5 @@
-//! Prometheus metrics: reconcile counts, errors and durations, and the requirement state gauge.
+//! Prometheus metrics: reconcile counts, errors and durations, and the posture gauges (state,
+//! green since, report summary), read from the caches at every scrape.
 
 use std::time::Instant;
 
@@ -13,7 +14,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::Error;
-use crate::crd::{Soc2Requirement, State};
+use crate::crd::{PostureReport, Soc2Requirement, State};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
@@ -37,7 +38,7 @@ pub struct Metrics {
 impl Metrics {
     /// Metrics of one process; the state gauge reads the requirement cache at every scrape, so
     /// a deleted requirement's series disappear with it.
-    pub fn new(requirements: Cache<Soc2Requirement>) -> Self {
+    pub fn new(requirements: Cache<Soc2Requirement>, reports: Cache<PostureReport>) -> Self {
         let mut registry = Registry::with_prefix("soc2");
         let reconciles = Family::<ControllerLabels, Counter>::default();
         let errors = Family::<ErrorLabels, Counter>::default();
@@ -57,7 +58,10 @@ impl Metrics {
             "Status writes (server-side applies)",
             status_writes.clone(),
         );
-        registry.register_collector(Box::new(StateGauge(requirements)));
+        registry.register_collector(Box::new(PostureGauges {
+            requirements,
+            reports,
+        }));
         Metrics {
             registry,
             reconciles,
@@ -120,19 +124,41 @@ struct StateLabels {
     state: String,
 }
 
-/// `soc2_requirement_state{namespace,name,id,state}`: 1 for the current state, 0 for the others.
-#[derive(Debug)]
-struct StateGauge(Cache<Soc2Requirement>);
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequirementLabels {
+    namespace: String,
+    name: String,
+    id: String,
+}
 
-impl Collector for StateGauge {
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReportLabels {
+    namespace: String,
+    report: String,
+    state: String,
+}
+
+/// - `soc2_requirement_state{namespace,name,id,state}`: 1 for the current state, 0 for the others;
+/// - `soc2_requirement_green_since_timestamp_seconds{namespace,name,id}`: when a Green
+///   requirement's streak began (no series while it is not Green);
+/// - `soc2_posture_requirements{namespace,report,state}`: a PostureReport's summary.
+#[derive(Debug)]
+struct PostureGauges {
+    requirements: Cache<Soc2Requirement>,
+    reports: Cache<PostureReport>,
+}
+
+impl Collector for PostureGauges {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let requirements = self.requirements.state();
+        let gauge = prometheus_client::metrics::MetricType::Gauge;
         let mut metric = encoder.encode_descriptor(
             "requirement_state",
             "Current posture of a Soc2Requirement: 1 for its state, 0 for the others",
             None,
-            prometheus_client::metrics::MetricType::Gauge,
+            gauge,
         )?;
-        for requirement in self.0.state() {
+        for requirement in &requirements {
             let Some(current) = requirement.status.as_ref().and_then(|s| s.state) else {
                 continue;
             };
@@ -145,6 +171,49 @@ impl Collector for StateGauge {
                 };
                 ConstGauge::new(i64::from(state == current))
                     .encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "requirement_green_since_timestamp_seconds",
+            "Start of a Green Soc2Requirement's current streak, Unix seconds",
+            None,
+            gauge,
+        )?;
+        for requirement in &requirements {
+            let Some(status) = requirement.status.as_ref() else {
+                continue;
+            };
+            if let (Some(State::Green), Some(since)) = (status.state, status.green_since) {
+                let labels = RequirementLabels {
+                    namespace: requirement.namespace().unwrap_or_default(),
+                    name: requirement.name_any(),
+                    id: requirement.spec.id.clone(),
+                };
+                ConstGauge::new(since.as_second()).encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        let mut metric = encoder.encode_descriptor(
+            "posture_requirements",
+            "Requirements a PostureReport selects, by state",
+            None,
+            gauge,
+        )?;
+        for report in self.reports.state() {
+            let Some(summary) = report.status.as_ref().and_then(|s| s.summary.as_ref()) else {
+                continue;
+            };
+            for (state, count) in [
+                (State::Green, summary.green),
+                (State::Amber, summary.amber),
+                (State::Red, summary.red),
+                (State::Unknown, summary.unknown),
+            ] {
+                let labels = ReportLabels {
+                    namespace: report.namespace().unwrap_or_default(),
+                    report: report.name_any(),
+                    state: state.to_string(),
+                };
+                ConstGauge::new(i64::from(count)).encode(metric.encode_family(&labels)?)?;
             }
         }
         Ok(())

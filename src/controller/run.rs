@@ -59,7 +59,12 @@ pub async fn run(
         };
     let requirement_controller = Controller::new(requirements.clone(), watcher::Config::default());
     let requirement_cache = requirement_controller.store();
-    let metrics = Arc::new(Metrics::new(requirement_cache.clone()));
+    let report_controller = Controller::new(reports, watcher::Config::default());
+    let report_cache = report_controller.store();
+    let metrics = Arc::new(Metrics::new(
+        requirement_cache.clone(),
+        report_cache.clone(),
+    ));
     let health = Arc::new(Health::default());
 
     let listener = tokio::net::TcpListener::bind(http_addr)
@@ -76,8 +81,6 @@ pub async fn run(
         metrics.clone(),
         requirement_cache.clone(),
     ));
-    let report_controller = Controller::new(reports, watcher::Config::default());
-    let report_cache = report_controller.store();
     let api = crate::http::api::ApiState {
         source: crate::http::api::Source::Cluster {
             requirements: requirement_cache.clone(),
