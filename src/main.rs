@@ -455,6 +455,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                 &evaluated.requirements,
                 organization,
                 at,
+                report.as_ref().map_or(90, |r| r.spec.history_days),
                 key.as_ref(),
             )
             .await;

@@ -576,6 +576,18 @@ async fn the_api_serves_exports_and_supporting_sets_to_whom_rbac_allows() {
     })
     .await;
 
+    // The trend, as SVG: today's cell of each requirement, its state in words.
+    let svg = get("/trend.svg");
+    assert_eq!(svg.status, 200);
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    assert!(
+        svg.text().contains(&format!("CC6.6 {today}: Green")),
+        "{}",
+        svg.text()
+    );
+    assert!(svg.text().contains(&format!("CC7.4 {today}: Red")));
+
     // Exports.
     let pdf = get("/export?format=pdf");
     assert_eq!(pdf.status, 200);

@@ -151,6 +151,7 @@ async fn run(
         selected,
         report.spec.organization.as_ref(),
         now,
+        report.spec.history_days,
         key,
     )
     .await

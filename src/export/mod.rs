@@ -6,6 +6,7 @@ pub mod csv;
 pub mod json;
 pub mod pdf;
 pub mod sink;
+pub mod trend;
 
 use jiff::Timestamp;
 use kube::ResourceExt;
@@ -43,6 +44,9 @@ pub struct PostureExport {
     pub requirements: Vec<ExportRequirement>,
     /// The same facts as flat records, one per control, for GRC tools' custom-integration APIs.
     pub records: Vec<ControlRecord>,
+    /// Each requirement's daily state over the history period (oldest day first): the trend.
+    #[serde(default)]
+    pub trend: Trend,
     /// Every event the requirements cite (their recent events), in full and in chain order, so
     /// that a holder of the export can recompute each one's chain hash (docs/evidence-chain.md).
     #[serde(default)]
@@ -51,6 +55,32 @@ pub struct PostureExport {
     /// made without one. See docs/evidence-chain.md for the signed bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<ExportSignature>,
+}
+
+/// Daily states of the requirements over `from`..=`to` (UTC days, YYYY-MM-DD).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Trend {
+    pub from: String,
+    pub to: String,
+    /// One row per requirement, ordered by id.
+    pub rows: Vec<TrendRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrendRow {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub green_since: Option<Timestamp>,
+    /// Days with a recorded state, oldest first; a day missing had no evaluation.
+    pub days: Vec<TrendDay>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TrendDay {
+    pub date: String,
+    pub state: State,
 }
 
 /// One stored event with its chain link: `hash` = the chain hash of the event at `seq` after
@@ -226,6 +256,7 @@ pub async fn gather(
     requirements: &[Soc2Requirement],
     organization: Option<&Organization>,
     at: Timestamp,
+    history_days: u32,
     key: Option<&ed25519_dalek::SigningKey>,
 ) -> crate::Result<PostureExport> {
     let chain = store
@@ -237,13 +268,11 @@ pub async fn gather(
         .flat_map(|s| s.recent_events.iter().map(|e| e.id.clone()))
         .collect();
     let evidence = store.events_by_id(&cited).await?;
-    Ok(posture_export(
-        requirements,
-        organization,
-        at,
-        &chain,
-        &evidence,
-    ))
+    let trend = trend::gather(store, requirements, at, history_days).await?;
+    Ok(PostureExport {
+        trend,
+        ..posture_export(requirements, organization, at, &chain, &evidence)
+    })
 }
 
 /// Builds the export from evaluated requirements.
@@ -381,6 +410,7 @@ pub fn posture_export(
         period,
         requirements: exported,
         records,
+        trend: Trend::default(),
         evidence: evidence.iter().map(ExportEvent::from).collect(),
         signature: None,
     }

@@ -229,6 +229,47 @@ impl Layout {
         }
     }
 
+    /// A trend row: the label, a filled cell per known day (an outline for a day without one),
+    /// and the state in words after the cells.
+    fn trend_row(
+        &mut self,
+        label: &str,
+        cells: &[Option<State>],
+        label_w: f32,
+        cell: f32,
+        words: &str,
+    ) {
+        self.room(16.0);
+        self.y -= 16.0;
+        self.text_at(MARGIN, self.y, label, Face::Bold, 9.0, INK);
+        for (i, state) in cells.iter().enumerate() {
+            let rectangle = Rect {
+                x: Pt(MARGIN + label_w + cell * i as f32),
+                y: Pt(self.y - 2.0),
+                width: Pt((cell - 0.8).max(0.5)),
+                height: Pt(10.0),
+                mode: Some(if state.is_some() {
+                    PaintMode::Fill
+                } else {
+                    PaintMode::Stroke
+                }),
+                winding_order: None,
+            };
+            match state {
+                Some(state) => self.ops.push(Op::SetFillColor {
+                    col: rgb(state_colour(*state)),
+                }),
+                None => self.ops.extend([
+                    Op::SetOutlineColor { col: rgb(RULE) },
+                    Op::SetOutlineThickness { pt: Pt(0.4) },
+                ]),
+            }
+            self.ops.push(Op::DrawRectangle { rectangle });
+        }
+        let x = MARGIN + label_w + cell * cells.len() as f32 + 6.0;
+        self.text_at(x, self.y, words, Face::Regular, 9.0, INK);
+    }
+
     fn finish(mut self) -> Vec<PdfPage> {
         self.page_break();
         self.pages
@@ -421,6 +462,51 @@ pub fn render(export: &PostureExport, paper: Paper) -> Vec<u8> {
         MUTED,
         0.0,
     );
+
+    // The trend: a row per requirement, a cell per day.
+    if !export.trend.rows.is_empty() {
+        l.page_break();
+        l.paragraph(
+            &format!(
+                "Posture trend, {} to {}",
+                export.trend.from, export.trend.to
+            ),
+            Face::Bold,
+            15.0,
+            INK,
+            0.0,
+        );
+        l.paragraph(
+            "One cell per day, coloured by the day's state; a blank day had no evaluation. The \
+             current state and green streak are in words at the right.",
+            Face::Regular,
+            9.0,
+            MUTED,
+            0.0,
+        );
+        l.gap(6.0);
+        let days = super::trend::dates(&export.trend);
+        let label = 60.0;
+        let streak = 130.0;
+        let cell = ((l.content_width() - label - streak) / days.len().max(1) as f32).min(12.0);
+        for row in &export.trend.rows {
+            let states: std::collections::BTreeMap<&str, State> = row
+                .days
+                .iter()
+                .map(|d| (d.date.as_str(), d.state))
+                .collect();
+            let cells: Vec<Option<State>> = days
+                .iter()
+                .map(|d| states.get(d.as_str()).copied())
+                .collect();
+            let words = match (row.days.last().map(|d| d.state), row.green_since) {
+                (Some(State::Green), Some(since)) => format!("Green since {}", day(since)),
+                (Some(state), _) => state.to_string(),
+                (None, _) => "no history".into(),
+            };
+            l.trend_row(&row.id, &cells, label, cell, &words);
+        }
+    }
 
     // A section per requirement.
     for r in &export.requirements {

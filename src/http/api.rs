@@ -96,6 +96,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/compliance/soc2/export", get(export))
         .route("/api/v1/compliance/soc2/requirements", get(list))
+        .route("/api/v1/compliance/soc2/trend.svg", get(trend_svg))
         .route("/api/v1/compliance/soc2/requirements/{id}", get(one))
         .route(
             "/api/v1/compliance/soc2/requirements/{id}/evidence",
@@ -122,6 +123,8 @@ struct Snapshot {
     requirements: Vec<Soc2Requirement>,
     organization: Option<Organization>,
     at: Timestamp,
+    /// The first report's historyDays (90 without one): the trend's length.
+    history_days: u32,
 }
 
 impl ApiState {
@@ -233,6 +236,7 @@ impl ApiState {
         Ok(Snapshot {
             requirements,
             organization: reports.first().and_then(|r| r.spec.organization.clone()),
+            history_days: reports.first().map_or(90, |r| r.spec.history_days),
             at,
         })
     }
@@ -320,6 +324,7 @@ async fn export(
         &snapshot.requirements,
         snapshot.organization.as_ref(),
         snapshot.at,
+        snapshot.history_days,
         key,
     )
     .await
@@ -334,6 +339,34 @@ async fn export(
         snapshot.at.strftime("%Y-%m-%d")
     );
     Ok(attachment(content_type, &filename, body))
+}
+
+#[derive(Deserialize)]
+struct TrendQuery {
+    namespace: Option<String>,
+    days: Option<u32>,
+}
+
+/// The posture trend as SVG: a row per requirement, a cell per day of the history.
+async fn trend_svg(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(q): Query<TrendQuery>,
+) -> Result<Response, ApiError> {
+    state
+        .authorize(&headers, Access::read(q.namespace.as_deref()))
+        .await?;
+    let snapshot = state.snapshot(q.namespace.as_deref()).await?;
+    let store = state.evidence.get().await.map_err(unavailable)?;
+    let days = q.days.unwrap_or(snapshot.history_days).clamp(1, 3_660);
+    let trend = crate::export::trend::gather(&store, &snapshot.requirements, snapshot.at, days)
+        .await
+        .map_err(unavailable)?;
+    Ok((
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::export::trend::svg(&trend),
+    )
+        .into_response())
 }
 
 async fn list(
