@@ -892,3 +892,93 @@ async fn http_ingest_is_authorised_by_token_review_and_rbac() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "1");
 }
+
+/// A local Alertmanager-style receiver: the JSON bodies POSTed to it.
+async fn webhook_receiver() -> (
+    u16,
+    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    use axum::{Json, Router, extract::State as AxState, routing::post};
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |AxState(store): AxState<
+                    std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+                >,
+                 Json(body): Json<serde_json::Value>| async move {
+                    store.lock().unwrap().push(body);
+                    "ok"
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, received)
+}
+
+#[tokio::test]
+async fn a_webhook_hears_the_dip_and_the_recovery() {
+    let ns = Namespace::new("webhook");
+    let (port, received) = webhook_receiver().await;
+    let evidence = Evidence::new();
+    // Evidence that leaves the 1-hour window in about 15 seconds: Green now, Red soon.
+    let soon_stale = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600 - 15);
+    let soon_stale = jiff::Timestamp::from_microsecond(soon_stale.as_microsecond()).unwrap();
+    evidence.ingest(&format!(
+        r#"{{"id":"old","occurredAt":"{soon_stale}","type":"kill_switch.drill","outcome":"success"}}"#
+    ));
+    let _operator = Operator::start(&ns, &evidence.url(), &format!("{}-op", ns.0));
+    assert!(
+        ns.apply(&hourly_requirement("drill", "kill_switch.drill"))
+            .status
+            .success()
+    );
+    let report = format!(
+        "apiVersion: compliance.behavry.io/v1alpha1\nkind: PostureReport\nmetadata: {{name: alerts}}\n\
+         spec: {{selector: {{matchLabels: {{compliance.behavry.io/framework: soc2}}}}, webhook: {{url: 'http://127.0.0.1:{port}/hook'}}}}\n"
+    );
+    assert!(ns.apply(&report).status.success());
+    let api: Api<Soc2Requirement> = Api::namespaced(client().await, &ns.0);
+    wait_state(&api, "drill", State::Green).await;
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "no notice without a change"
+    );
+
+    // The evidence ages out: a dip, one firing alert.
+    wait_state(&api, "drill", State::Red).await;
+    let firing = eventually("the firing notice", WAIT, || async {
+        received.lock().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(firing["version"], "4");
+    assert_eq!(firing["status"], "firing");
+    let alert = &firing["alerts"][0];
+    assert_eq!(
+        (
+            &alert["labels"]["requirement"],
+            &alert["annotations"]["previousState"],
+            &alert["annotations"]["state"]
+        ),
+        (
+            &serde_json::Value::from("CC7.3"),
+            &serde_json::Value::from("Green"),
+            &serde_json::Value::from("Red")
+        )
+    );
+
+    // New evidence: the recovery, resolved.
+    evidence.ingest(&event_now("fresh", "kill_switch.drill"));
+    wait_state(&api, "drill", State::Green).await;
+    let resolved = eventually("the resolved notice", WAIT, || async {
+        received.lock().unwrap().get(1).cloned()
+    })
+    .await;
+    assert_eq!(resolved["status"], "resolved");
+    assert_eq!(resolved["alerts"][0]["status"], "resolved");
+    assert_eq!(received.lock().unwrap().len(), 2, "one notice per change");
+}

@@ -70,6 +70,8 @@ pub struct Context {
     pub requirements: Cache<Soc2Requirement>,
     /// Consecutive store failures per requirement, for the retry backoff.
     failures: Mutex<HashMap<ObjectRef<Soc2Requirement>, u32>>,
+    /// For PostureReport webhooks.
+    pub http: reqwest::Client,
 }
 
 impl Context {
@@ -91,6 +93,10 @@ impl Context {
             config,
             requirements,
             failures: Mutex::new(HashMap::new()),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::export::sink::{
     Credentials, Rendered, SinkError, publish_configmap, publish_object_store,
 };
 use crate::export::{csv, gather, json, pdf};
+use crate::posture::alerts::{payload, transitions};
 use crate::posture::schedule::Schedule;
 use crate::posture::{report_status, selects, set_condition};
 
@@ -91,8 +92,30 @@ pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<
         }
     }
 
+    // Tell the webhook about dips and recoveries since the last aggregation (before the status
+    // write, so that a crash in between repeats a notice rather than losing it).
+    let moved = transitions(&previous.requirements, &status.requirements);
+    let webhook_failed = match (&report.spec.webhook, moved.is_empty()) {
+        (Some(webhook), false) => notify(&ctx, &webhook.url, &payload(&report, &moved, now))
+            .await
+            .err(),
+        _ => None,
+    };
+
     if report.status.as_ref() != Some(&status) {
         apply_status(&ctx, report.as_ref(), &status, "report").await?;
+    }
+    if let Some(reason) = webhook_failed {
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "WebhookFailed".into(),
+            note: Some(reason),
+            action: "Notify".into(),
+            secondary: None,
+        };
+        ctx.recorder
+            .publish(&event, &report.object_ref(&()))
+            .await?;
     }
     if let Some(event) = export_event(&previous, &status, published) {
         ctx.recorder
@@ -111,6 +134,24 @@ pub async fn reconcile(report: Arc<PostureReport>, ctx: Arc<Context>) -> Result<
             .min(ctx.config.requeue)
             .max(Duration::from_secs(1)),
     ))
+}
+
+/// POSTs an Alertmanager webhook payload; the reason when it was not accepted.
+async fn notify(ctx: &Context, url: &str, body: &serde_json::Value) -> Result<(), String> {
+    let response = ctx
+        .http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    if response.status().is_success() {
+        tracing::info!(%url, alerts = body["alerts"].as_array().map_or(0, Vec::len), "webhook notified");
+        Ok(())
+    } else {
+        Err(format!("POST {url}: HTTP {}", response.status()))
+    }
 }
 
 /// The report's history from the store; None when it cannot be read (the status keeps what it

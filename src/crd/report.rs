@@ -54,6 +54,18 @@ pub struct PostureReportSpec {
     pub history_days: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization: Option<Organization>,
+    /// An Alertmanager-compatible webhook receiver: POSTed a firing alert when a selected
+    /// requirement dips (to Amber or Red) and a resolved one when it recovers to Green.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<Webhook>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Webhook {
+    /// `http://` or `https://` URL, e.g. Alertmanager-compatible receivers such as a chat bridge.
+    #[schemars(pattern("^https?://.+"))]
+    pub url: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

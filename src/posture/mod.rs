@@ -11,6 +11,7 @@
 //! - Requirement: Green when every control is Green; Red when no control has evidence; otherwise
 //!   Amber; Unknown when the store could not be read.
 
+pub mod alerts;
 mod report;
 pub mod schedule;
 mod status;
