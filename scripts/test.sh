@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # The one test command: formatting, lints, generated files, and every test — the integration
 # tests against a real kube-apiserver (scripts/kube-env.sh), a real PostgreSQL (scripts/pg-env.sh)
-# and a real S3-compatible server (scripts/s3-env.sh), all started here and stopped at the end.
+# and a real S3-compatible server (scripts/s3-env.sh), all started here and stopped at the end,
+# and the dashboard's test in Debian's headless chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages sqlite3:sqlite3 python3:python3 curl:curl pdftotext:poppler-utils openssl:openssl
+ensure_packages sqlite3:sqlite3 python3:python3 curl:curl pdftotext:poppler-utils openssl:openssl \
+    chromium:chromium node:nodejs npm:npm
+# The browser test's driver (playwright-core, pinned by its lock file; it uses Debian's chromium).
+[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

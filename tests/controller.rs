@@ -576,6 +576,11 @@ async fn the_api_serves_exports_and_supporting_sets_to_whom_rbac_allows() {
     })
     .await;
 
+    // The page is a static shell anyone may load: it holds no data; its API calls carry the token.
+    let page = operator.request("/compliance/soc2", None).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("Compliance") && !page.text().contains("CC6.6"));
+
     // The trend, as SVG: today's cell of each requirement, its state in words.
     let svg = get("/trend.svg");
     assert_eq!(svg.status, 200);

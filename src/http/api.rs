@@ -97,6 +97,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/compliance/soc2/export", get(export))
         .route("/api/v1/compliance/soc2/requirements", get(list))
         .route("/api/v1/compliance/soc2/trend.svg", get(trend_svg))
+        .route("/compliance/soc2", get(dashboard))
+        .route(
+            "/",
+            get(|| async { axum::response::Redirect::temporary("/compliance/soc2") }),
+        )
         .route("/api/v1/compliance/soc2/requirements/{id}", get(one))
         .route(
             "/api/v1/compliance/soc2/requirements/{id}/evidence",
@@ -339,6 +344,25 @@ async fn export(
         snapshot.at.strftime("%Y-%m-%d")
     );
     Ok(attachment(content_type, &filename, body))
+}
+
+/// The Compliance → SOC 2 page: a static shell, embedded in the binary, that reads the API above
+/// with the caller's bearer token (in a cluster). It holds no data itself, so it needs none, and
+/// its Content-Security-Policy keeps it from loading anything from elsewhere.
+async fn dashboard() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; img-src 'self' data: blob:; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        ],
+        include_str!("dashboard.html"),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
