@@ -27,6 +27,28 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `soc2-operator serve` on a free loopback port over `url`, with extra arguments and
+/// environment: the child and its port.
+fn serve(url: &str, extra: &[&str], env: &[(&str, &str)]) -> (std::process::Child, u16) {
+    let port = common::free_port();
+    let child = bin()
+        .args([
+            "serve",
+            "--evidence",
+            url,
+            "-f",
+            examples().to_str().unwrap(),
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
 }
@@ -477,25 +499,7 @@ fn serve_answers_locally_and_only_on_loopback() {
         stderr(&o)
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--evidence",
-            &demo.url,
-            "-f",
-            examples().to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = serve(&demo.url, &[], &[]);
     let get = |path: &str| -> Option<String> {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -562,40 +566,8 @@ fn verify_reports_the_first_broken_link() {
 fn checkpoints_are_signed_with_an_openssl_key_and_checked_against_its_public_key() {
     let demo = demo();
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    let public = dir.path().join("public.pem");
-    let other = dir.path().join("other.pem");
-    let openssl = |args: &[&str]| {
-        assert!(
-            Command::new("openssl")
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "ed25519",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "pkey",
-        "-in",
-        key.to_str().unwrap(),
-        "-pubout",
-        "-out",
-        public.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "ed25519",
-        "-out",
-        other.to_str().unwrap(),
-    ]);
+    let (key, public) = common::keypair(dir.path(), "key");
+    let (other, _) = common::keypair(dir.path(), "other");
 
     let o = run(&[
         "verify",
@@ -695,28 +667,11 @@ async fn postgres_holds_the_same_evidence_and_posture_as_sqlite() {
 #[test]
 fn serve_ingests_json_lines_over_http_all_or_nothing() {
     let demo = demo();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = bin()
-        .args([
-            "serve",
-            "--evidence",
-            &demo.url,
-            "-f",
-            examples().to_str().unwrap(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--max-ingest-bytes",
-            "4096",
-        ])
-        .env("SOC2_INGEST_TOKEN", "s3cret-ingest-token")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut child, port) = serve(
+        &demo.url,
+        &["--max-ingest-bytes", "4096"],
+        &[("SOC2_INGEST_TOKEN", "s3cret-ingest-token")],
+    );
     let post = |token: Option<&str>, body: &str| {
         for _ in 0..100 {
             if let Some(r) = common::http_post(port, "/api/v1/events", token, body.as_bytes()) {

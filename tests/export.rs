@@ -2,6 +2,8 @@
 //! schema and is deterministic, and the PDF's text holds every requirement, the cover letter and
 //! the signature block.
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -304,31 +306,7 @@ fn json_exports_carry_the_latest_signed_checkpoint() {
 }
 
 fn keypair(dir: &Path) -> (String, String) {
-    let (key, public) = (dir.join("signing.pem"), dir.join("public.pem"));
-    let openssl = |args: &[&str]| {
-        assert!(
-            Command::new("openssl")
-                .args(args)
-                .status()
-                .unwrap()
-                .success()
-        )
-    };
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "ed25519",
-        "-out",
-        key.to_str().unwrap(),
-    ]);
-    openssl(&[
-        "pkey",
-        "-in",
-        key.to_str().unwrap(),
-        "-pubout",
-        "-out",
-        public.to_str().unwrap(),
-    ]);
+    let (key, public) = common::keypair(dir, "signing");
     (key.display().to_string(), public.display().to_string())
 }
 
