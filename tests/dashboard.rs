@@ -58,11 +58,7 @@ fn the_page_shows_eight_requirements_a_drawer_and_downloads() {
             "json",
         ]);
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_soc2-operator"))
         .args([
             "serve",
