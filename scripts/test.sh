@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 
 ensure_packages sqlite3:sqlite3 python3:python3 curl:curl pdftotext:poppler-utils openssl:openssl \
     chromium:chromium node:nodejs npm:npm
-# The browser test's driver (playwright-core, pinned by its lock file; it uses Debian's chromium).
-[ -d tests/browser/node_modules/playwright-core ] || (cd tests/browser && npm ci --silent --no-audit --no-fund)
+# Node helpers of the tests, pinned by their lock file: playwright-core (it drives Debian's
+# chromium) and prometheus-operator's schemas (for the chart's ServiceMonitor and PrometheusRule).
+(cd tests/browser && npm ci --silent --prefer-offline --no-audit --no-fund)
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings

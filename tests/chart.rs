@@ -70,6 +70,24 @@ fn the_chart_lints_and_carries_the_generated_crds() {
     );
     assert!(all.contains("kind: ServiceMonitor"));
     assert!(all.contains("kind: PrometheusRule") && all.contains("for: 6h"));
+    // The test apiserver has no monitoring.coreos.com CRDs: these two are checked against
+    // prometheus-operator's own schemas instead (tests/browser/validate-monitoring.mjs).
+    let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&all).unwrap();
+    let objects: Vec<serde_json::Value> = objects.into_iter().filter(|o| !o.is_null()).collect();
+    let mut node = Command::new("node");
+    node.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser"))
+        .arg("validate-monitoring.mjs");
+    let o = pipe(&mut node, &serde_json::to_string(&objects).unwrap());
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        said.contains("valid ServiceMonitor") && said.contains("valid PrometheusRule"),
+        "{said}"
+    );
     // The PostgreSQL backend needs its Secret named, and says so.
     let o = Command::new(helm())
         .args([
