@@ -592,6 +592,12 @@ async fn verify_store(
             verification.verified
         );
     }
+    if let Some(rollup) = verification.rollup {
+        anyhow::bail!(
+            "{rollup} (the chain itself holds: {} events)",
+            verification.verified
+        );
+    }
     println!(
         "chain ok: {} events, head #{} {}",
         verification.verified,

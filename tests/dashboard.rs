@@ -123,7 +123,7 @@ fn the_page_shows_eight_requirements_a_drawer_and_downloads() {
         drawer["query"]
             .as_str()
             .unwrap()
-            .starts_with("SELECT control, bucket"),
+            .starts_with("SELECT control, slot"),
         "{drawer}"
     );
     assert!(

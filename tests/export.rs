@@ -175,7 +175,7 @@ fn pdf_holds_cover_letter_requirements_and_signatures() {
         "Summary",
         "Logical access — least privilege",
         "Last 10 supporting events",
-        "SELECT control, bucket",
+        "SELECT control, slot",
         "Signatures",
         "Jane Doe",
         "Chief Information Security Officer",

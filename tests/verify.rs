@@ -300,3 +300,39 @@ async fn a_signed_checkpoint_reveals_a_cut_tail_and_a_recomputed_chain() {
         "{broken}"
     );
 }
+
+/// The hourly roll-up is derived data outside the chain: verify recomputes it from the events, so
+/// an edited roll-up (which would change what evaluation says) is reported too.
+#[tokio::test]
+async fn an_edited_rollup_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = base(dir.path()).await;
+    let url = format!("sqlite://{}", base.display());
+    let clean = Store::open(&url, OpenMode::Existing).await.unwrap();
+    let v = clean.verify(|_| {}).await.unwrap();
+    assert!(v.intact(), "{:?}", v.problem());
+    clean.close().await;
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE audit_rollup SET events = events + 5 WHERE event_type = 't1'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = Store::open(&url, OpenMode::Existing).await.unwrap();
+    let v = store.verify(|_| {}).await.unwrap();
+    store.close().await;
+    assert_eq!(v.broken, None, "the chain itself holds");
+    let rollup = v.rollup.clone().expect("the edited roll-up is reported");
+    assert!(
+        rollup.contains("t1 in hour 2026-12-01T00:00:00Z"),
+        "{rollup}"
+    );
+    assert!(!v.intact());
+    assert_eq!(
+        v.to_event("test", "2026-12-02T00:00:00Z".parse().unwrap())
+            .outcome
+            .as_deref(),
+        Some("failure")
+    );
+}

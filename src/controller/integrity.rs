@@ -33,10 +33,10 @@ async fn check(ctx: &Context) -> Result<(), String> {
         .record(verification.to_event(&actor, at))
         .await
         .map_err(|e| e.to_string())?;
-    match &verification.broken {
-        Some(broken) => {
+    match verification.problem() {
+        Some(problem) => {
             // A broken chain is never signed: a checkpoint would vouch for the tampering.
-            tracing::error!(%broken, verified = verification.verified, "evidence chain broken");
+            tracing::error!(%problem, verified = verification.verified, "evidence chain broken");
             return Ok(());
         }
         None => tracing::info!(

@@ -175,6 +175,11 @@ async fn append(
             .bind(hash.as_slice());
     }
     insert.execute(&mut *conn).await?;
+    let mut tally = super::rollup::Tally::new();
+    for (.., event) in &rows {
+        super::rollup::tally(&mut tally, event);
+    }
+    super::rollup::add(backend, conn, &tally).await?;
     report.accepted += rows.len() as u64;
     Ok(())
 }

@@ -26,6 +26,9 @@ impl Verification {
             "headSeq": self.head.seq,
             "headHash": hex::encode(self.head.hash),
         });
+        if let Some(rollup) = &self.rollup {
+            attributes["rollup"] = json!(rollup);
+        }
         if let Some(broken) = &self.broken {
             attributes["broken"] = json!({
                 "seq": broken.seq,
@@ -39,11 +42,7 @@ impl Verification {
             self.head.seq,
             actor,
             at,
-            if self.broken.is_some() {
-                "failure"
-            } else {
-                "success"
-            },
+            if self.intact() { "success" } else { "failure" },
             attributes,
         )
     }
@@ -115,7 +114,7 @@ impl Store {
                 "chain broken at #{seq}: {}",
                 broken["reason"].as_str().unwrap_or("unknown reason")
             ),
-            None => "the last chain verification failed".into(),
+            None => "the hourly roll-up differs from the events".into(),
         }))
     }
 }

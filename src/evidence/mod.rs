@@ -10,6 +10,7 @@ pub mod history;
 mod ingest;
 pub mod integrity;
 pub mod query;
+pub mod rollup;
 pub mod verify;
 
 pub use chain::ChainHead;

@@ -5,6 +5,7 @@
 //! are numbered (`$1`, `$2`, …), which PostgreSQL and SQLite both accept.
 
 use super::Backend;
+use super::rollup::{HOUR, bucket_of};
 use crate::crd::{QueryStatus, Soc2RequirementSpec};
 use crate::posture::Window;
 
@@ -71,13 +72,8 @@ impl Builder {
         self.push(")")
     }
 
-    /// `event_type IN (…) [AND outcome IN (…)] AND occurred_at >= ? AND occurred_at < ?`
-    fn selector(
-        &mut self,
-        event_types: &[String],
-        outcomes: &[String],
-        window: &Window,
-    ) -> &mut Self {
+    /// `event_type IN (…) [AND outcome IN (…)]`
+    fn type_and_outcome(&mut self, event_types: &[String], outcomes: &[String]) -> &mut Self {
         if let [only] = event_types {
             self.push("event_type = ").bind(Param::Text(only.clone()));
         } else {
@@ -86,7 +82,18 @@ impl Builder {
         if !outcomes.is_empty() {
             self.push(" AND outcome IN ").bind_list(outcomes);
         }
-        self.push(" AND occurred_at >= ")
+        self
+    }
+
+    /// `event_type IN (…) [AND outcome IN (…)] AND occurred_at >= ? AND occurred_at < ?`
+    fn selector(
+        &mut self,
+        event_types: &[String],
+        outcomes: &[String],
+        window: &Window,
+    ) -> &mut Self {
+        self.type_and_outcome(event_types, outcomes)
+            .push(" AND occurred_at >= ")
             .bind(Param::Int(window.start))
             .push(" AND occurred_at < ")
             .bind(Param::Int(window.end))
@@ -101,31 +108,108 @@ impl Builder {
 }
 
 /// The query a requirement's state is computed from: per control (its index in `spec.controls`)
-/// and per interval (0 = the newest, ending at the evaluation instant), the number of matching
-/// events and the latest of them. Intervals without events return no row.
+/// and per interval (`slot`, 0 = the newest, ending at the evaluation instant), the number of
+/// matching events and the latest of them. Intervals without events return no row.
 ///
 /// The interval of an event at `t` is `(end - t - 1) / cadence` in integer microseconds: interval
 /// `i` is `[end - (i+1)·cadence, end - i·cadence)`, the same rule as [`crate::posture::interval_of`].
+///
+/// A control whose cadence is at least [`ROLLUP_MIN_CADENCE`] reads whole hours from the hourly
+/// roll-up (an hour without an interval boundary lies wholly in one interval) and only the hours
+/// that hold a boundary (or the window's start or end) from the raw events: its cost follows the
+/// number of intervals, not of events. Shorter cadences put a boundary in too many hours and read
+/// raw events only. Both give exactly the raw count (a property test holds them to it).
 pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
     let mut q = Builder::default();
-    q.push("SELECT control, bucket, COUNT(*) AS events, MAX(occurred_at) AS last_at FROM (");
+    q.push("SELECT control, slot, CAST(SUM(events) AS BIGINT) AS events, MAX(last_at) AS last_at FROM (");
     for (i, control) in spec.controls.iter().enumerate() {
         if i > 0 {
             q.push(" UNION ALL ");
         }
+        let cadence = spec.cadence_of(control).micros();
+        let (types, outcomes) = (&control.evidence.event_types, &control.evidence.outcomes);
+        let boundary_hours = boundary_hours(window, cadence);
+        let raw = |q: &mut Builder| {
+            q.push(&format!("SELECT {i} AS control, ("))
+                .bind(Param::Int(window.end))
+                .push(" - occurred_at - 1) / ")
+                .bind(Param::Int(cadence))
+                .push(" AS slot, 1 AS events, occurred_at AS last_at FROM audit_events WHERE ")
+                .selector(types, outcomes, window);
+        };
+        let Some(hours) = boundary_hours else {
+            raw(&mut q);
+            continue;
+        };
+        // Whole hours from the roll-up.
         q.push(&format!("SELECT {i} AS control, ("))
-            .bind(Param::Int(window.end))
-            .push(" - occurred_at - 1) / ")
-            .bind(Param::Int(spec.cadence_of(control).micros()))
-            .push(" AS bucket, occurred_at FROM audit_events WHERE ")
-            .selector(
-                &control.evidence.event_types,
-                &control.evidence.outcomes,
-                window,
-            );
+            .bind(Param::Int(window.end - 1))
+            .push(&format!(" - bucket * {HOUR}) / "))
+            .bind(Param::Int(cadence))
+            .push(" AS slot, events, last_at FROM audit_rollup WHERE ");
+        q.type_and_outcome(types, outcomes)
+            .push(" AND bucket >= ")
+            .bind(Param::Int(bucket_of(window.start)))
+            .push(" AND bucket <= ")
+            .bind(Param::Int(bucket_of(window.end - 1)))
+            .push(" AND bucket NOT IN (");
+        for (k, hour) in hours.iter().enumerate() {
+            if k > 0 {
+                q.push(", ");
+            }
+            q.bind(Param::Int(*hour));
+        }
+        // The hours with a boundary from the raw events, adjacent hours merged into one range.
+        q.push(") UNION ALL ");
+        raw(&mut q);
+        q.push(" AND (");
+        for (k, (from, to)) in hour_ranges(&hours).into_iter().enumerate() {
+            if k > 0 {
+                q.push(" OR ");
+            }
+            q.push("occurred_at >= ")
+                .bind(Param::Int(from * HOUR))
+                .push(" AND occurred_at < ")
+                .bind(Param::Int(to * HOUR));
+        }
+        q.push(")");
     }
-    q.push(") AS matched GROUP BY control, bucket ORDER BY control, bucket");
+    q.push(") AS matched GROUP BY control, slot ORDER BY control, slot");
     q.finish()
+}
+
+/// Controls with a shorter cadence read raw events only: with a boundary in most hours, the
+/// roll-up would save little.
+pub const ROLLUP_MIN_CADENCE: i64 = 6 * HOUR;
+/// Above this many intervals a control reads raw events (the boundary list would be long).
+const ROLLUP_MAX_INTERVALS: u32 = 1_000;
+
+/// The hours that hold an interval boundary, the window's start or its end (sorted, distinct),
+/// or None when the control should read raw events only.
+fn boundary_hours(window: &Window, cadence: i64) -> Option<Vec<i64>> {
+    let intervals = crate::posture::interval_count(window, cadence);
+    if cadence < ROLLUP_MIN_CADENCE || intervals > ROLLUP_MAX_INTERVALS {
+        return None;
+    }
+    let mut hours: Vec<i64> = (0..i64::from(intervals))
+        .map(|k| bucket_of(window.end - k * cadence))
+        .chain([bucket_of(window.start), bucket_of(window.end - 1)])
+        .collect();
+    hours.sort_unstable();
+    hours.dedup();
+    Some(hours)
+}
+
+/// Sorted distinct hours as half-open ranges `[from, to)` of adjacent hours.
+fn hour_ranges(hours: &[i64]) -> Vec<(i64, i64)> {
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for &h in hours {
+        match ranges.last_mut() {
+            Some((_, to)) if *to == h => *to = h + 1,
+            _ => ranges.push((h, h + 1)),
+        }
+    }
+    ranges
 }
 
 /// The newest `limit` events that support the requirement (match any control), newest first.
@@ -222,6 +306,32 @@ mod tests {
     }
 
     #[test]
+    fn long_cadences_read_whole_hours_from_the_rollup() {
+        // 30 days ending at 10:30: daily intervals put a boundary in 31 hours (10:00 each day and
+        // the window's start), read raw; every other hour comes from the roll-up.
+        let end = 30 * 86_400_000_000 + 10 * HOUR + HOUR / 2;
+        let window = Window {
+            start: end - 30 * 86_400_000_000,
+            end,
+        };
+        let hours = boundary_hours(&window, 86_400_000_000).unwrap();
+        assert_eq!(hours.len(), 31);
+        assert!(hours.iter().all(|h| h % 24 == 10));
+        assert_eq!(hour_ranges(&[1, 2, 3, 7, 9, 10]), [(1, 4), (7, 8), (9, 11)]);
+        let q = interval_counts(&spec(), &window);
+        assert!(q.sql.contains("FROM audit_rollup"), "{}", q.sql);
+        assert_eq!(q.sql.matches('$').count(), q.params.len());
+        // Hourly or finer cadences, and very many intervals, read raw events only.
+        assert_eq!(boundary_hours(&window, HOUR), None);
+        assert_eq!(boundary_hours(&window, 5 * HOUR), None);
+        let year = Window {
+            start: 0,
+            end: 10_000 * 6 * HOUR,
+        };
+        assert_eq!(boundary_hours(&year, 6 * HOUR), None);
+    }
+
+    #[test]
     fn placeholders_are_numbered() {
         let window = Window { start: 0, end: 10 };
         let q = interval_counts(&spec(), &window);
@@ -236,7 +346,11 @@ mod tests {
     fn status_shows_sql_and_parameters() {
         let window = Window { start: 5, end: 10 };
         let status = interval_counts(&spec(), &window).to_status();
-        assert_eq!(status.parameters[0], "10");
-        assert!(status.sql.starts_with("SELECT control, bucket"));
+        assert!(
+            status.parameters.contains(&"10".into()),
+            "{:?}",
+            status.parameters
+        );
+        assert!(status.sql.starts_with("SELECT control, slot"));
     }
 }

@@ -35,6 +35,24 @@ pub struct Verification {
     /// The last link that held.
     pub head: ChainHead,
     pub broken: Option<Break>,
+    /// How the hourly roll-up (what evaluation reads) differs from the events, when it does.
+    pub rollup: Option<String>,
+}
+
+impl Verification {
+    /// Whether the chain holds and the roll-up agrees with it.
+    pub fn intact(&self) -> bool {
+        self.broken.is_none() && self.rollup.is_none()
+    }
+
+    /// What is wrong, in words, when something is.
+    pub fn problem(&self) -> Option<String> {
+        match (&self.broken, &self.rollup) {
+            (Some(broken), _) => Some(broken.to_string()),
+            (None, Some(rollup)) => Some(rollup.clone()),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Store {
@@ -55,6 +73,7 @@ impl Store {
             hash: GENESIS,
         };
         let mut verified = 0u64;
+        let mut tally = super::rollup::Tally::new();
         while let Some(row) = rows.next().await {
             let row = row?;
             let seq: i64 = row.try_get(0)?;
@@ -75,6 +94,7 @@ impl Store {
                         reason,
                     }),
                     head,
+                    rollup: None,
                 });
             }
             let prev = hash_of(row.try_get(8)?)?;
@@ -89,9 +109,11 @@ impl Store {
                     verified,
                     head,
                     broken: Some(broken),
+                    rollup: None,
                 });
             }
             let event = super::stored_event(&row)?;
+            super::rollup::tally(&mut tally, &event);
             let recomputed = chain::link(&head.hash, seq, &event);
             let stored = hash_of(row.try_get(9)?)?;
             if recomputed != stored {
@@ -105,6 +127,7 @@ impl Store {
                     verified,
                     head,
                     broken: Some(broken),
+                    rollup: None,
                 });
             }
             head = ChainHead { seq, hash: stored };
@@ -144,10 +167,49 @@ impl Store {
                 None
             }
         });
+        let rollup = match broken {
+            Some(_) => None,
+            None => self.rollup_difference(&tally).await?,
+        };
         Ok(Verification {
             verified,
             head,
             broken,
+            rollup,
         })
+    }
+
+    /// The first difference between the stored roll-up and `tally` (of every event), if any.
+    async fn rollup_difference(&self, tally: &super::rollup::Tally) -> Result<Option<String>> {
+        let rows = sqlx::query(
+            "SELECT event_type, outcome, bucket, events, last_at FROM audit_rollup \
+             ORDER BY event_type, outcome, bucket",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut stored = super::rollup::Tally::new();
+        for row in rows {
+            stored.insert(
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?),
+                (row.try_get(3)?, row.try_get(4)?),
+            );
+        }
+        if &stored == tally {
+            return Ok(None);
+        }
+        let keys: std::collections::BTreeSet<_> = stored.keys().chain(tally.keys()).collect();
+        let differs = keys
+            .into_iter()
+            .find(|k| stored.get(*k) != tally.get(*k))
+            .expect("the tallies differ somewhere");
+        let (event_type, _, hour) = differs;
+        let show =
+            |v: Option<&(i64, i64)>| v.map_or("none".to_string(), |(n, _)| format!("{n} events"));
+        Ok(Some(format!(
+            "the hourly roll-up differs from the events (evaluation reads it): {event_type} in hour {} has {} in the roll-up, {} in the chain",
+            crate::posture::timestamp(hour * super::rollup::HOUR),
+            show(stored.get(differs)),
+            show(tally.get(differs)),
+        )))
     }
 }
