@@ -129,16 +129,17 @@ pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQ
         let cadence = spec.cadence_of(control).micros();
         let (types, outcomes) = (&control.evidence.event_types, &control.evidence.outcomes);
         let boundary_hours = boundary_hours(window, cadence);
-        let raw = |q: &mut Builder| {
+        // Raw events of `part` of the window, each in its interval of the whole window.
+        let raw = |q: &mut Builder, part: &Window| {
             q.push(&format!("SELECT {i} AS control, ("))
                 .bind(Param::Int(window.end))
                 .push(" - occurred_at - 1) / ")
                 .bind(Param::Int(cadence))
                 .push(" AS slot, 1 AS events, occurred_at AS last_at FROM audit_events WHERE ")
-                .selector(types, outcomes, window);
+                .selector(types, outcomes, part);
         };
         let Some(hours) = boundary_hours else {
-            raw(&mut q);
+            raw(&mut q, window);
             continue;
         };
         // Whole hours from the roll-up.
@@ -159,20 +160,19 @@ pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQ
             }
             q.bind(Param::Int(*hour));
         }
-        // The hours with a boundary from the raw events, adjacent hours merged into one range.
-        q.push(") UNION ALL ");
-        raw(&mut q);
-        q.push(" AND (");
-        for (k, (from, to)) in hour_ranges(&hours).into_iter().enumerate() {
-            if k > 0 {
-                q.push(" OR ");
-            }
-            q.push("occurred_at >= ")
-                .bind(Param::Int(from * HOUR))
-                .push(" AND occurred_at < ")
-                .bind(Param::Int(to * HOUR));
-        }
+        // The hours with a boundary from the raw events, adjacent hours merged into one range,
+        // each range its own index range scan (an OR of ranges would scan the whole window).
         q.push(")");
+        for (from, to) in hour_ranges(&hours) {
+            let part = Window {
+                start: (from * HOUR).max(window.start),
+                end: (to * HOUR).min(window.end),
+            };
+            if part.start < part.end {
+                q.push(" UNION ALL ");
+                raw(&mut q, &part);
+            }
+        }
     }
     q.push(") AS matched GROUP BY control, slot ORDER BY control, slot");
     q.finish()
