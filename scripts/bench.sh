@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (not tests): figures beside a baseline measured in the same run, with the ratio.
 # BENCH_EVENTS (default 1000000) and BENCH_RUNS (default 7) tune it; SQLite and PostgreSQL.
+# BENCH_SCOPE=evaluate measures evaluate alone (e.g. BENCH_EVENTS=10000000, where the baselines'
+# copies of the data would not fit on a small disk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
