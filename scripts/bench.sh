@@ -17,3 +17,8 @@ else
     unset BENCH_POSTGRES
 fi
 python3 scripts/bench/bench.py
+# 1,000 requirements on the test apiserver (scripts/kube-env.sh; BENCH_SCALE=0 skips it).
+if [ "${BENCH_SCALE:-}" != 0 ] && [ "${BENCH_SCOPE:-}" != evaluate ]; then
+    trap 'scripts/pg-env.sh down; scripts/kube-env.sh down' EXIT
+    python3 scripts/bench/scale.py
+fi

@@ -16,6 +16,9 @@ use crate::crd::{PostureReport, Soc2Requirement};
 use crate::http::Health;
 use crate::posture::selects;
 
+/// Reconciles in flight per controller (the store serves 4 connections at a time anyway).
+const RECONCILE_CONCURRENCY: u16 = 8;
+
 /// Leader election on a coordination.k8s.io Lease.
 #[derive(Clone, Debug)]
 pub struct Leadership {
@@ -57,9 +60,15 @@ pub async fn run(
             ),
             None => (Api::all(client.clone()), Api::all(client.clone())),
         };
-    let requirement_controller = Controller::new(requirements.clone(), watcher::Config::default());
+    // Bounded concurrency: a thousand requirements at start-up queue rather than all holding an
+    // evaluation (and a store connection wait) in memory at once.
+    let reconcile_config =
+        kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
+    let requirement_controller = Controller::new(requirements.clone(), watcher::Config::default())
+        .with_config(reconcile_config.clone());
     let requirement_cache = requirement_controller.store();
-    let report_controller = Controller::new(reports, watcher::Config::default());
+    let report_controller =
+        Controller::new(reports, watcher::Config::default()).with_config(reconcile_config);
     let report_cache = report_controller.store();
     let metrics = Arc::new(Metrics::new(
         requirement_cache.clone(),

@@ -114,12 +114,37 @@ impl Builder {
 /// The interval of an event at `t` is `(end - t - 1) / cadence` in integer microseconds: interval
 /// `i` is `[end - (i+1)·cadence, end - i·cadence)`, the same rule as [`crate::posture::interval_of`].
 ///
-/// A control whose cadence is at least [`ROLLUP_MIN_CADENCE`] reads whole hours from the hourly
-/// roll-up (an hour without an interval boundary lies wholly in one interval) and only the hours
-/// that hold a boundary (or the window's start or end) from the raw events: its cost follows the
-/// number of intervals, not of events. Shorter cadences put a boundary in too many hours and read
-/// raw events only. Both give exactly the raw count (a property test holds them to it).
+/// This is the definition over the raw events, the query a status shows: anyone can run it on the
+/// store and get the same counts. The operator runs [`interval_counts_fast`], which gives exactly
+/// the same rows (a property test holds them to it) at a cost that follows intervals, not events.
 pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
+    let mut q = Builder::default();
+    q.push("SELECT control, slot, COUNT(*) AS events, MAX(occurred_at) AS last_at FROM (");
+    for (i, control) in spec.controls.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        q.push(&format!("SELECT {i} AS control, ("))
+            .bind(Param::Int(window.end))
+            .push(" - occurred_at - 1) / ")
+            .bind(Param::Int(spec.cadence_of(control).micros()))
+            .push(" AS slot, occurred_at FROM audit_events WHERE ")
+            .selector(
+                &control.evidence.event_types,
+                &control.evidence.outcomes,
+                window,
+            );
+    }
+    q.push(") AS matched GROUP BY control, slot ORDER BY control, slot");
+    q.finish()
+}
+
+/// [`interval_counts`] through the hourly roll-up. A control whose cadence is at least
+/// [`ROLLUP_MIN_CADENCE`] reads whole hours from the roll-up (an hour without an interval boundary
+/// lies wholly in one interval) and only the hours that hold a boundary (or the window's start or
+/// end) from the raw events. Shorter cadences put a boundary in too many hours and read raw events
+/// only.
+pub fn interval_counts_fast(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
     let mut q = Builder::default();
     q.push("SELECT control, slot, CAST(SUM(events) AS BIGINT) AS events, MAX(last_at) AS last_at FROM (");
     for (i, control) in spec.controls.iter().enumerate() {
@@ -318,8 +343,13 @@ mod tests {
         assert_eq!(hours.len(), 31);
         assert!(hours.iter().all(|h| h % 24 == 10));
         assert_eq!(hour_ranges(&[1, 2, 3, 7, 9, 10]), [(1, 4), (7, 8), (9, 11)]);
-        let q = interval_counts(&spec(), &window);
+        let q = interval_counts_fast(&spec(), &window);
         assert!(q.sql.contains("FROM audit_rollup"), "{}", q.sql);
+        assert!(
+            !interval_counts(&spec(), &window)
+                .sql
+                .contains("audit_rollup")
+        );
         assert_eq!(q.sql.matches('$').count(), q.params.len());
         // Hourly or finer cadences, and very many intervals, read raw events only.
         assert_eq!(boundary_hours(&window, HOUR), None);
