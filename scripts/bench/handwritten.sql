@@ -66,7 +66,7 @@ per_control AS (
            COUNT(h.bucket) AS covered,
            COALESCE(SUM(h.n), 0) AS events
     FROM controls c LEFT JOIN hits h USING (req, control)
-    GROUP BY c.req, c.control
+    GROUP BY c.req, c.control, c.cadence
 ),
 judged AS (
     SELECT req, covered, total, events,
