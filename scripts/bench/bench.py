@@ -86,6 +86,61 @@ def postgres_figures(events, sqlite_db):
     return {"ingest": t_ingest, "evaluate": t_eval, "psql": t_psql, "verify": t_verify, "copy": t_copy}
 
 
+def serve_stream(db, requirement, fmt):
+    """Streams a requirement's supporting set from `serve` over `db`: (rows, seconds, peak RSS MiB)."""
+    import re, socket, urllib.request
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = subprocess.Popen([BIN, "serve", "--evidence", "sqlite://" + db, "-f", os.path.join(ROOT, "examples"),
+                               "--listen", f"127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/compliance/soc2", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        start = time.perf_counter()
+        rows = 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/compliance/soc2/requirements/{requirement}/evidence?format={fmt}", timeout=600) as r:
+            for _ in r:
+                rows += 1
+        elapsed = time.perf_counter() - start
+        with open(f"/proc/{server.pid}/status") as f:
+            hwm = int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+    finally:
+        server.terminate()
+        server.wait()
+    return rows - 1, elapsed, hwm
+
+
+def export_figures(db, events):
+    """Exports of the eight requirements (beside `evaluate`, the same evaluation unrendered), and the
+    streamed supporting set of CC6.6 over a tenth of the events and over all of them."""
+    requirements = os.path.join(ROOT, "examples")
+    t_eval, _ = median_time([BIN, "evaluate", "--evidence", "sqlite://" + db, "-f", requirements, "--at", END, "-o", "json"])
+    figures = {"evaluate": t_eval}
+    for fmt in ("pdf", "csv", "json"):
+        out = os.path.join(WORK, f"posture.{fmt}")
+        figures[fmt], _ = median_time([BIN, "export", "--evidence", "sqlite://" + db, "-f", requirements, "--at", END,
+                                       "--format", fmt, "-o", out])
+        figures[fmt + "_bytes"] = os.path.getsize(out)
+    # A store with the newest tenth of the events: does the server's memory grow with the set?
+    small = os.path.join(WORK, "tenth.db")
+    for f in (small, small + "-wal", small + "-shm"):
+        if os.path.exists(f):
+            os.remove(f)
+    with open(events, "rb") as f:
+        lines = f.readlines()
+    subprocess.run([BIN, "ingest", "--evidence", "sqlite://" + small, "-"], input=b"".join(lines[-(len(lines) // 10):]),
+                   check=True, capture_output=True)
+    figures["stream_small"] = serve_stream(small, "CC6.6", "csv")
+    figures["stream_large"] = serve_stream(db, "CC6.6", "csv")
+    return figures
+
+
 def main():
     os.makedirs(WORK, exist_ok=True)
     events = os.path.join(WORK, "events.jsonl")
@@ -141,6 +196,8 @@ def main():
     t_sha, _ = median_time(["sha256sum", hashed])
     hashed_mb = os.path.getsize(hashed) / 1e6
 
+    exports = export_figures(db, events)
+
     # PostgreSQL (scripts/pg-env.sh): the same ingest and verify, against COPY of the same rows.
     pg = postgres_figures(events, db) if PG_ADMIN else None
 
@@ -154,6 +211,14 @@ def main():
         print(f"{'PostgreSQL: ingest with the hash chain':<44} {pg['ingest']:>9.2f}s {pg['copy']:>9.2f}s {pg['ingest'] / pg['copy']:>6.2f}x")
         print(f"{'PostgreSQL: verify the chain':<44} {pg['verify']:>9.2f}s {t_sha:>9.2f}s {pg['verify'] / t_sha:>6.2f}x")
         print(f"{'PostgreSQL: evaluate 8 requirements':<44} {pg['evaluate'] * 1000:>8.1f}ms {pg['psql'] * 1000:>8.1f}ms {pg['evaluate'] / pg['psql']:>6.2f}x")
+    for fmt in ("pdf", "csv", "json"):
+        label = f"export {fmt.upper()} of the 8 requirements ({exports[fmt + '_bytes'] / 1024:.0f} KiB)"
+        print(f"{label:<44} {exports[fmt] * 1000:>8.1f}ms {exports['evaluate'] * 1000:>8.1f}ms {exports[fmt] / exports['evaluate']:>6.2f}x")
+    (rows_s, t_s, rss_s), (rows_l, t_l, rss_l) = exports["stream_small"], exports["stream_large"]
+    print(f"{'supporting set CC6.6 streamed, ' + format(rows_s, ',') + ' rows':<44} {rss_s:>7.1f}MiB {'':>10} {'':>7}  ({rows_s / t_s:,.0f} rows/s)")
+    print(f"{'supporting set CC6.6 streamed, ' + format(rows_l, ',') + ' rows':<44} {rss_l:>7.1f}MiB {rss_s:>7.1f}MiB {rss_l / rss_s:>6.2f}x  ({rows_l / t_l:,.0f} rows/s)")
+    print("  exports: `soc2-operator export` whole process, beside `evaluate -o json` (the same evaluation, unrendered);")
+    print("  supporting set: `serve`'s peak RSS after streaming the set as CSV, beside the same over a tenth of the events")
     print(f"  ingest rate: SQLite {n / t_ingest:,.0f} events/s" + (f", PostgreSQL {n / pg['ingest']:,.0f} events/s" if pg else ""))
     print(f"  verification throughput: SQLite {hashed_mb / t_verify:.0f} MB/s ({n / t_verify:,.0f} events/s), sha256sum {hashed_mb / t_sha:.0f} MB/s")
     print("  ours: `soc2-operator evaluate -o json`, whole process: open + migration check, counts, recent events;")

@@ -175,11 +175,11 @@ async fn append(
             .bind(hash.as_slice());
     }
     insert.execute(&mut *conn).await?;
-    let mut tally = super::rollup::Tally::new();
+    let mut tallier = super::rollup::Tallier::default();
     for (.., event) in &rows {
-        super::rollup::tally(&mut tally, event);
+        tallier.add(event);
     }
-    super::rollup::add(backend, conn, &tally).await?;
+    super::rollup::add(backend, conn, &tallier.into_tally()).await?;
     report.accepted += rows.len() as u64;
     Ok(())
 }

@@ -24,16 +24,45 @@ pub fn bucket_of(t: i64) -> i64 {
 /// Counts and latest time per (type, outcome, bucket) of some events.
 pub type Tally = BTreeMap<(String, String, i64), (i64, i64)>;
 
-/// Adds `event` to `tally`.
-pub fn tally(tally: &mut Tally, event: &Event) {
-    let key = (
-        event.event_type.clone(),
-        event.outcome.clone().unwrap_or_else(|| NO_OUTCOME.into()),
-        bucket_of(event.occurred_at),
-    );
-    let entry = tally.entry(key).or_insert((0, i64::MIN));
-    entry.0 += 1;
-    entry.1 = entry.1.max(event.occurred_at);
+/// Tallies events without allocating per event (types and outcomes are few and repeat): what
+/// `verify` runs over every event of the chain.
+#[derive(Default)]
+pub struct Tallier {
+    names: std::collections::HashMap<String, u32>,
+    counts: std::collections::HashMap<(u32, u32, i64), (i64, i64)>,
+}
+
+impl Tallier {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(id) = self.names.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.insert(name.to_owned(), id);
+        id
+    }
+
+    pub fn add(&mut self, event: &Event) {
+        let key = (
+            self.id(&event.event_type),
+            self.id(event.outcome.as_deref().unwrap_or(NO_OUTCOME)),
+            bucket_of(event.occurred_at),
+        );
+        let entry = self.counts.entry(key).or_insert((0, i64::MIN));
+        entry.0 += 1;
+        entry.1 = entry.1.max(event.occurred_at);
+    }
+
+    pub fn into_tally(self) -> Tally {
+        let mut names = vec![String::new(); self.names.len()];
+        for (name, id) in self.names {
+            names[id as usize] = name;
+        }
+        self.counts
+            .into_iter()
+            .map(|((t, o, b), v)| ((names[t as usize].clone(), names[o as usize].clone(), b), v))
+            .collect()
+    }
 }
 
 /// Adds a tally to the roll-up table (inside the caller's transaction).

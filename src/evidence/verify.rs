@@ -73,7 +73,7 @@ impl Store {
             hash: GENESIS,
         };
         let mut verified = 0u64;
-        let mut tally = super::rollup::Tally::new();
+        let mut tallier = super::rollup::Tallier::default();
         while let Some(row) = rows.next().await {
             let row = row?;
             let seq: i64 = row.try_get(0)?;
@@ -113,7 +113,7 @@ impl Store {
                 });
             }
             let event = super::stored_event(&row)?;
-            super::rollup::tally(&mut tally, &event);
+            tallier.add(&event);
             let recomputed = chain::link(&head.hash, seq, &event);
             let stored = hash_of(row.try_get(9)?)?;
             if recomputed != stored {
@@ -169,7 +169,7 @@ impl Store {
         });
         let rollup = match broken {
             Some(_) => None,
-            None => self.rollup_difference(&tally).await?,
+            None => self.rollup_difference(&tallier.into_tally()).await?,
         };
         Ok(Verification {
             verified,
