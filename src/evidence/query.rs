@@ -118,25 +118,7 @@ impl Builder {
 /// store and get the same counts. The operator runs [`interval_counts_fast`], which gives exactly
 /// the same rows (a property test holds them to it) at a cost that follows intervals, not events.
 pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
-    let mut q = Builder::default();
-    q.push("SELECT control, slot, COUNT(*) AS events, MAX(occurred_at) AS last_at FROM (");
-    for (i, control) in spec.controls.iter().enumerate() {
-        if i > 0 {
-            q.push(" UNION ALL ");
-        }
-        q.push(&format!("SELECT {i} AS control, ("))
-            .bind(Param::Int(window.end))
-            .push(" - occurred_at - 1) / ")
-            .bind(Param::Int(spec.cadence_of(control).micros()))
-            .push(" AS slot, occurred_at FROM audit_events WHERE ")
-            .selector(
-                &control.evidence.event_types,
-                &control.evidence.outcomes,
-                window,
-            );
-    }
-    q.push(") AS matched GROUP BY control, slot ORDER BY control, slot");
-    q.finish()
+    counts(spec, window, false)
 }
 
 /// [`interval_counts`] through the hourly roll-up. A control whose cadence is at least
@@ -145,6 +127,12 @@ pub fn interval_counts(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQ
 /// end) from the raw events. Shorter cadences put a boundary in too many hours and read raw events
 /// only.
 pub fn interval_counts_fast(spec: &Soc2RequirementSpec, window: &Window) -> CompiledQuery {
+    counts(spec, window, true)
+}
+
+/// Both of the above: with `rollup`, controls that qualify read the roll-up for whole hours;
+/// without, every control reads raw events (the definition).
+fn counts(spec: &Soc2RequirementSpec, window: &Window, rollup: bool) -> CompiledQuery {
     let mut q = Builder::default();
     q.push("SELECT control, slot, CAST(SUM(events) AS BIGINT) AS events, MAX(last_at) AS last_at FROM (");
     for (i, control) in spec.controls.iter().enumerate() {
@@ -153,7 +141,7 @@ pub fn interval_counts_fast(spec: &Soc2RequirementSpec, window: &Window) -> Comp
         }
         let cadence = spec.cadence_of(control).micros();
         let (types, outcomes) = (&control.evidence.event_types, &control.evidence.outcomes);
-        let boundary_hours = boundary_hours(window, cadence);
+        let boundary_hours = boundary_hours(window, cadence).filter(|_| rollup);
         // Raw events of `part` of the window, each in its interval of the whole window.
         let raw = |q: &mut Builder, part: &Window| {
             q.push(&format!("SELECT {i} AS control, ("))
