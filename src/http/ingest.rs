@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::json;
+use subtle::ConstantTimeEq;
 
 use super::api::{Access, ApiError, ApiState, bearer};
 use crate::Error;
@@ -50,7 +51,7 @@ async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let token_matches = match (&state.ingest.token, bearer(&headers)) {
-        (Some(want), Some(got)) => constant_time_eq(want.as_bytes(), got.as_bytes()),
+        (Some(want), Some(got)) => bool::from(want.as_bytes().ct_eq(got.as_bytes())),
         _ => false,
     };
     if !token_matches {
@@ -113,8 +114,4 @@ async fn ingest(
             ))
         }
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
