@@ -568,65 +568,47 @@ fn checkpoints_are_signed_with_an_openssl_key_and_checked_against_its_public_key
     let dir = tempfile::tempdir().unwrap();
     let (key, public) = common::keypair(dir.path(), "key");
     let (other, _) = common::keypair(dir.path(), "other");
+    let verify_with_public_key = || {
+        run(&[
+            "verify",
+            "--evidence",
+            &demo.url,
+            "--public-key",
+            public.to_str().unwrap(),
+        ])
+    };
+    let checkpoint_with = |key: &Path| {
+        run(&[
+            "checkpoint",
+            "--evidence",
+            &demo.url,
+            "--key",
+            key.to_str().unwrap(),
+        ])
+    };
 
-    let o = run(&[
-        "verify",
-        "--evidence",
-        &demo.url,
-        "--public-key",
-        public.to_str().unwrap(),
-    ]);
+    let o = verify_with_public_key();
     assert!(
         !o.status.success() && stderr(&o).contains("no signed checkpoint"),
         "{}",
         stderr(&o)
     );
-    let o = run(&[
-        "checkpoint",
-        "--evidence",
-        &demo.url,
-        "--key",
-        key.to_str().unwrap(),
-    ]);
+    let o = checkpoint_with(&key);
     assert!(o.status.success(), "{}", stderr(&o));
     let checkpoint: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(checkpoint["signature"].as_str().unwrap().len(), 128);
-    let o = run(&[
-        "verify",
-        "--evidence",
-        &demo.url,
-        "--public-key",
-        public.to_str().unwrap(),
-    ]);
+    let o = verify_with_public_key();
     assert!(o.status.success(), "{}", stderr(&o));
 
-    let o = run(&[
-        "checkpoint",
-        "--evidence",
-        &demo.url,
-        "--key",
-        public.to_str().unwrap(),
-    ]);
+    let o = checkpoint_with(&public);
     assert!(
         !o.status.success() && stderr(&o).contains("not an Ed25519 private key"),
         "{}",
         stderr(&o)
     );
-    let o = run(&[
-        "checkpoint",
-        "--evidence",
-        &demo.url,
-        "--key",
-        other.to_str().unwrap(),
-    ]);
+    let o = checkpoint_with(&other);
     assert!(o.status.success());
-    let o = run(&[
-        "verify",
-        "--evidence",
-        &demo.url,
-        "--public-key",
-        public.to_str().unwrap(),
-    ]);
+    let o = verify_with_public_key();
     assert!(
         !o.status.success() && stderr(&o).contains("not by the key in"),
         "{}",
