@@ -23,6 +23,8 @@ pub enum Error {
     StoreOpen { url: String, source: sqlx::Error },
     #[error("evidence store: {0}")]
     Store(#[from] sqlx::Error),
+    #[error("evidence store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("evidence store migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(

@@ -105,6 +105,15 @@ async fn ingest_is_idempotent_by_id(f: Fixture) {
         (1, 6, 6)
     );
     assert_eq!(f.count().await, 6);
+    // A repeat one insert batch (5,000 events) after the first sight is a duplicate too.
+    let third: String = (0..5_001)
+        .map(|i| line(&format!("x{}", i % 5_000), i, "t", "ok") + "\n")
+        .collect();
+    let third = s.ingest(third.as_bytes()).await.unwrap();
+    assert_eq!(
+        (third.accepted, third.duplicates, third.head.seq),
+        (5_000, 1, 5_006)
+    );
 }
 
 async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches(f: Fixture) {
@@ -113,8 +122,8 @@ async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches(f: Fixture
         .await
         .unwrap();
     let head = s.head().await.unwrap();
-    // 4,500 good lines (more than two insert batches), then one without a type.
-    let mut input: String = (0..4_500)
+    // 12,000 good lines (more than two insert batches), then one without a type.
+    let mut input: String = (0..12_000)
         .map(|i| line(&format!("g{i}"), i, "t", "ok") + "\n")
         .collect();
     input.push_str(r#"{"id":"bad","occurredAt":"2026-12-01T00:00:00Z"}"#);
@@ -122,14 +131,14 @@ async fn a_bad_line_stores_nothing_of_the_run_even_after_full_batches(f: Fixture
     let err = s.ingest(input.as_bytes()).await.unwrap_err();
     match &err {
         Error::InvalidEvent { line, reason } => {
-            assert_eq!(*line, 4_501);
+            assert_eq!(*line, 12_001);
             assert!(reason.contains("missing field `type`"), "{reason}");
         }
         other => panic!("unexpected error {other}"),
     }
     assert_eq!(
         err.to_string(),
-        "line 4501: missing field `type` (column 48)"
+        "line 12001: missing field `type` (column 48)"
     );
     assert_eq!(f.count().await, 1);
     assert_eq!(s.head().await.unwrap(), head);

@@ -1,20 +1,25 @@
-//! JSON Lines ingest: all-or-nothing per run, idempotent on event id, batched inserts.
+//! JSON Lines ingest: all-or-nothing per run, idempotent on event id.
+//!
+//! The caller's task parses while a writer of the store's own driver chains and inserts: batches
+//! cross a bounded channel, so parsing and writing overlap and memory stays flat.
 
 use std::collections::HashSet;
 use std::io::BufRead;
 
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::Row;
+use tokio::sync::mpsc;
 
-use super::chain::{self, ChainHead};
+use super::chain::{self, ChainHead, GENESIS};
 use super::event::{Event, parse_line};
-use super::query::placeholders;
-use super::{Backend, Store, hash_of};
+use super::rollup::Tallier;
+use super::{Native, Store};
 use crate::{Error, Result};
 
-/// Rows per INSERT: 10 parameters each keeps a statement under SQLite's 32,766 bound parameters
-/// (PostgreSQL allows 65,535).
-const BATCH: usize = 2_000;
-const COLUMNS: usize = 10;
+/// Events per batch handed to the writer (and per INSERT on PostgreSQL).
+const BATCH: usize = 5_000;
+
+/// The newest link: `seq, hash` of the last event, if any.
+pub(super) const HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
 
 /// What one ingest run did.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -25,6 +30,13 @@ pub struct IngestReport {
     /// Events skipped because their id was already stored (or repeated in this run).
     pub duplicates: u64,
     pub head: ChainHead,
+}
+
+/// What the parsing side sends the writer.
+enum Feed {
+    Events(Vec<Event>),
+    /// Everything is sent: commit. A writer whose channel closes without it rolls back.
+    Commit,
 }
 
 impl Store {
@@ -58,128 +70,217 @@ impl Store {
         &self,
         events: impl Iterator<Item = Result<Event>>,
     ) -> Result<IngestReport> {
-        // Writers take turns from before the head is read to the commit, so concurrent runs
-        // (other processes included) extend one chain, never fork it. SQLite: IMMEDIATE takes
-        // the database's write lock now. PostgreSQL: a table lock that conflicts only with
-        // itself and writes; readers carry on.
-        let mut tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
-                tx
+        let (sender, receiver) = mpsc::channel(4);
+        let feeding = async move {
+            let mut batch = Vec::with_capacity(BATCH);
+            for event in events {
+                batch.push(event?);
+                if batch.len() == BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if sender.send(Feed::Events(full)).await.is_err() {
+                        return Ok(()); // the writer failed: its error says why
+                    }
+                }
             }
+            let _ = sender.send(Feed::Events(batch)).await;
+            let _ = sender.send(Feed::Commit).await;
+            Ok::<_, Error>(())
         };
-        let mut head = head_in(&mut tx).await?;
-        let mut seen = HashSet::new();
-        let mut report = IngestReport {
-            accepted: 0,
-            duplicates: 0,
-            head: head.clone(),
+        let written = match &self.native {
+            Native::Sqlite(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || append_sqlite(&path, receiver))
+            }
+            Native::Postgres(pool) => tokio::spawn(append_postgres(pool.clone(), receiver)),
         };
-        let mut batch = Vec::with_capacity(BATCH);
-        for event in events {
-            let event = event?;
-            if !seen.insert(event.id.clone()) {
-                report.duplicates += 1;
-                continue;
-            }
-            batch.push(event);
-            if batch.len() == BATCH {
-                append(self.backend, &mut tx, &mut head, &mut batch, &mut report).await?;
-            }
-        }
-        append(self.backend, &mut tx, &mut head, &mut batch, &mut report).await?;
-        tx.commit().await?;
-        report.head = head;
-        Ok(report)
+        let (fed, written) = tokio::join!(feeding, written);
+        let written = written.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        // A malformed line first: the writer saw no Commit and rolled back.
+        fed?;
+        Ok(written?.expect("the writer commits once everything is fed"))
     }
 }
 
-pub(super) async fn head_in(conn: &mut AnyConnection) -> Result<ChainHead> {
-    let row = sqlx::query("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
+/// The SQLite writer, on a blocking thread through rusqlite: one prepared INSERT per event, which
+/// skips an id already stored (or earlier in this run) itself, so no lookup precedes it.
+fn append_sqlite(
+    path: &std::path::Path,
+    mut feed: mpsc::Receiver<Feed>,
+) -> Result<Option<IngestReport>> {
+    let mut conn = super::open_sqlite(path)?;
+    // Writers take turns from before the head is read to the commit, so concurrent runs (other
+    // processes included) extend one chain, never fork it: IMMEDIATE takes the write lock now.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut head = match tx.prepare(HEAD)?.query([])?.next()? {
         Some(row) => ChainHead {
-            seq: row.try_get(0)?,
-            hash: hash_of(row.try_get(1)?)?,
+            seq: row.get(0)?,
+            hash: super::hash_of(row.get(1)?)?,
         },
         None => ChainHead {
             seq: 0,
-            hash: chain::GENESIS,
+            hash: GENESIS,
         },
-    })
+    };
+    let mut report = IngestReport {
+        accepted: 0,
+        duplicates: 0,
+        head: head.clone(),
+    };
+    let mut tallier = Tallier::default();
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (event_id) DO NOTHING",
+        )?;
+        loop {
+            let events = match feed.blocking_recv() {
+                Some(Feed::Events(events)) => events,
+                Some(Feed::Commit) => break,
+                None => return Ok(None),
+            };
+            for event in &events {
+                let seq = head.seq + 1;
+                let hash = chain::link(&head.hash, seq, event);
+                let inserted = insert.execute(rusqlite::params![
+                    seq,
+                    event.id,
+                    event.occurred_at,
+                    event.event_type,
+                    event.actor,
+                    event.outcome,
+                    event.resource,
+                    event.attributes,
+                    head.hash,
+                    hash,
+                ])?;
+                if inserted == 0 {
+                    report.duplicates += 1;
+                    continue;
+                }
+                tallier.add(event);
+                head = ChainHead { seq, hash };
+                report.accepted += 1;
+            }
+        }
+    }
+    super::rollup::add_sqlite(&tx, &tallier.into_tally())?;
+    tx.commit()?;
+    report.head = head;
+    Ok(Some(report))
 }
 
-/// Drops already-stored ids from `batch`, chains the rest after `head` and inserts them.
-async fn append(
-    backend: Backend,
-    conn: &mut AnyConnection,
-    head: &mut ChainHead,
-    batch: &mut Vec<Event>,
-    report: &mut IngestReport,
-) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
+/// The PostgreSQL writer, through the native driver: per batch, one lookup of the stored ids and
+/// one INSERT of column arrays (ten parameters however many rows).
+async fn append_postgres(
+    pool: sqlx::PgPool,
+    mut feed: mpsc::Receiver<Feed>,
+) -> Result<Option<IngestReport>> {
+    let mut tx = pool.begin().await?;
+    // Writers take turns from the head read to the commit (see append_sqlite): a table lock that
+    // conflicts only with itself and writes; readers carry on.
+    sqlx::query("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await?;
+    let mut head = match sqlx::query(HEAD).fetch_optional(&mut *tx).await? {
+        Some(row) => ChainHead {
+            seq: row.try_get(0)?,
+            hash: super::hash_of(row.try_get(1)?)?,
+        },
+        None => ChainHead {
+            seq: 0,
+            hash: GENESIS,
+        },
+    };
+    let mut report = IngestReport {
+        accepted: 0,
+        duplicates: 0,
+        head: head.clone(),
+    };
+    let mut tallier = Tallier::default();
+    loop {
+        let mut events = match feed.recv().await {
+            Some(Feed::Events(events)) => events,
+            Some(Feed::Commit) => break,
+            None => return Ok(None),
+        };
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let stored: HashSet<String> =
+            sqlx::query_scalar("SELECT event_id FROM audit_events WHERE event_id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let mut seen = HashSet::new();
+        let before = events.len();
+        events.retain(|e| !stored.contains(&e.id) && seen.insert(e.id.clone()));
+        report.duplicates += (before - events.len()) as u64;
+        if events.is_empty() {
+            continue;
+        }
+        let mut rows = Columns::default();
+        for event in &events {
+            let seq = head.seq + 1;
+            let hash = chain::link(&head.hash, seq, event);
+            rows.push(seq, event, head.hash, hash);
+            tallier.add(event);
+            head = ChainHead { seq, hash };
+        }
+        rows.insert(&mut tx).await?;
+        report.accepted += events.len() as u64;
     }
-    let lookup = format!(
-        "SELECT event_id FROM audit_events WHERE event_id IN ({})",
-        placeholders(backend, 1, batch.len())
-    );
-    let mut lookup = sqlx::query(AssertSqlSafe(lookup));
-    for event in batch.iter() {
-        lookup = lookup.bind(event.id.as_str());
-    }
-    let stored: HashSet<String> = lookup
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|row| row.try_get(0))
-        .collect::<Result<_, _>>()?;
-    let before = batch.len();
-    batch.retain(|e| !stored.contains(&e.id));
-    report.duplicates += (before - batch.len()) as u64;
-    if batch.is_empty() {
-        return Ok(());
+    super::rollup::add_postgres(&mut tx, &tallier.into_tally()).await?;
+    tx.commit().await?;
+    report.head = head;
+    Ok(Some(report))
+}
+
+/// A batch of chained events, column by column, for one `INSERT … SELECT FROM UNNEST`.
+#[derive(Default)]
+struct Columns<'a> {
+    seq: Vec<i64>,
+    id: Vec<&'a str>,
+    occurred_at: Vec<i64>,
+    event_type: Vec<&'a str>,
+    actor: Vec<Option<&'a str>>,
+    outcome: Vec<Option<&'a str>>,
+    resource: Vec<Option<&'a str>>,
+    attributes: Vec<Option<&'a str>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl<'a> Columns<'a> {
+    fn push(&mut self, seq: i64, event: &'a Event, prev_hash: [u8; 32], hash: [u8; 32]) {
+        self.seq.push(seq);
+        self.id.push(&event.id);
+        self.occurred_at.push(event.occurred_at);
+        self.event_type.push(&event.event_type);
+        self.actor.push(event.actor.as_deref());
+        self.outcome.push(event.outcome.as_deref());
+        self.resource.push(event.resource.as_deref());
+        self.attributes.push(event.attributes.as_deref());
+        self.prev_hash.push(prev_hash.to_vec());
+        self.hash.push(hash.to_vec());
     }
 
-    let mut rows = Vec::with_capacity(batch.len());
-    for event in batch.drain(..) {
-        let seq = head.seq + 1;
-        let hash = chain::link(&head.hash, seq, &event);
-        rows.push((seq, head.hash, hash, event));
-        *head = ChainHead { seq, hash };
+    async fn insert(self, conn: &mut sqlx::PgConnection) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) \
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bytea[], $10::bytea[])",
+        )
+        .bind(self.seq)
+        .bind(self.id)
+        .bind(self.occurred_at)
+        .bind(self.event_type)
+        .bind(self.actor)
+        .bind(self.outcome)
+        .bind(self.resource)
+        .bind(self.attributes)
+        .bind(self.prev_hash)
+        .bind(self.hash)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
-    let values: Vec<String> = (0..rows.len())
-        .map(|i| format!("({})", placeholders(backend, i * COLUMNS + 1, COLUMNS)))
-        .collect();
-    let insert = format!(
-        "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash) VALUES {}",
-        values.join(", ")
-    );
-    let mut insert = sqlx::query(AssertSqlSafe(insert));
-    for (seq, prev, hash, e) in &rows {
-        insert = insert
-            .bind(*seq)
-            .bind(e.id.as_str())
-            .bind(e.occurred_at)
-            .bind(e.event_type.as_str())
-            .bind(e.actor.as_deref())
-            .bind(e.outcome.as_deref())
-            .bind(e.resource.as_deref())
-            .bind(e.attributes.as_deref())
-            .bind(prev.as_slice())
-            .bind(hash.as_slice());
-    }
-    insert.execute(&mut *conn).await?;
-    let mut tallier = super::rollup::Tallier::default();
-    for (.., event) in &rows {
-        tallier.add(event);
-    }
-    super::rollup::add(backend, conn, &tallier.into_tally()).await?;
-    report.accepted += rows.len() as u64;
-    Ok(())
 }

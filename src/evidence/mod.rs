@@ -99,7 +99,35 @@ impl Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    backend: Backend,
+    native: Native,
+}
+
+/// What the bulk paths (ingest, the chain walk) use instead of the `Any` pool, whose per-value
+/// copies and per-row thread hand-offs cost more than the work itself at a million rows.
+#[derive(Clone, Debug)]
+enum Native {
+    /// The database file: each run opens it with rusqlite on a blocking thread.
+    Sqlite(std::path::PathBuf),
+    Postgres(sqlx::PgPool),
+}
+
+/// A rusqlite connection to a store's (migrated) file, waiting for the writer as sqlx does.
+fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+/// Runs blocking store work (rusqlite) off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(result) => result,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 impl Store {
@@ -113,6 +141,24 @@ impl Store {
         let open_error = |source| Error::StoreOpen {
             url: url.into(),
             source,
+        };
+        let native = match backend {
+            Backend::Sqlite => Native::Sqlite(
+                sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                    .map_err(open_error)?
+                    .get_filename()
+                    .to_owned(),
+            ),
+            Backend::Postgres => Native::Postgres(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect_lazy_with(
+                        sqlx::postgres::PgConnectOptions::from_str(url)
+                            .map_err(open_error)?
+                            .log_statements(log::LevelFilter::Off)
+                            .log_slow_statements(log::LevelFilter::Off, std::time::Duration::ZERO),
+                    ),
+            ),
         };
         let (connect_url, options) = match backend {
             Backend::Sqlite => {
@@ -149,22 +195,40 @@ impl Store {
             }
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        Ok(Store { pool, native })
     }
 
     pub fn backend(&self) -> Backend {
-        self.backend
+        match self.native {
+            Native::Sqlite(_) => Backend::Sqlite,
+            Native::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Closes every connection; the last one to close checkpoints SQLite's write-ahead log into
     /// the database file, so the file alone holds everything (a copy or rename loses nothing).
     pub async fn close(&self) {
+        if let Native::Postgres(pool) = &self.native {
+            pool.close().await;
+        }
         self.pool.close().await;
     }
 
     /// The newest link of the chain.
     pub async fn head(&self) -> Result<ChainHead> {
-        ingest::head_in(&mut *self.pool.acquire().await?).await
+        let row = sqlx::query(ingest::HEAD)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => ChainHead {
+                seq: row.try_get(0)?,
+                hash: hash_of(row.try_get(1)?)?,
+            },
+            None => ChainHead {
+                seq: 0,
+                hash: chain::GENESIS,
+            },
+        })
     }
 
     /// What the store holds for `spec` over `window`: counts per control and interval, the
@@ -279,7 +343,7 @@ impl Store {
             let sql = format!(
                 "SELECT seq, event_id, occurred_at, event_type, actor, outcome, resource, attributes, prev_hash, hash \
                  FROM audit_events WHERE event_id IN ({})",
-                query::placeholders(self.backend, 1, chunk.len())
+                query::placeholders(self.backend(), 1, chunk.len())
             );
             let mut query = sqlx::query(AssertSqlSafe(sql));
             for id in chunk {

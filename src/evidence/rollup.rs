@@ -4,11 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::AssertSqlSafe;
 
-use super::Backend;
-use super::event::Event;
-use super::query::placeholders;
+use super::chain::Fields;
 use crate::Result;
 
 /// One hour in microseconds: the roll-up's bucket.
@@ -42,10 +40,11 @@ impl Tallier {
         id
     }
 
-    pub fn add(&mut self, event: &Event) {
+    pub fn add<'a>(&mut self, event: impl Into<Fields<'a>>) {
+        let event = event.into();
         let key = (
-            self.id(&event.event_type),
-            self.id(event.outcome.as_deref().unwrap_or(NO_OUTCOME)),
+            self.id(event.event_type),
+            self.id(event.outcome.unwrap_or(NO_OUTCOME)),
             bucket_of(event.occurred_at),
         );
         let entry = self.counts.entry(key).or_insert((0, i64::MIN));
@@ -65,31 +64,43 @@ impl Tallier {
     }
 }
 
-/// Adds a tally to the roll-up table (inside the caller's transaction).
-pub async fn add(backend: Backend, conn: &mut AnyConnection, tally: &Tally) -> Result<()> {
-    let rows: Vec<_> = tally.iter().collect();
-    for chunk in rows.chunks(2_000) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| format!("({})", placeholders(backend, i * 5 + 1, 5)))
-            .collect();
-        let sql = format!(
-            "INSERT INTO audit_rollup (event_type, outcome, bucket, events, last_at) VALUES {} \
-             ON CONFLICT (event_type, outcome, bucket) DO UPDATE SET \
-             events = audit_rollup.events + excluded.events, \
-             last_at = CASE WHEN excluded.last_at > audit_rollup.last_at \
-               THEN excluded.last_at ELSE audit_rollup.last_at END",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for ((event_type, outcome, bucket), (events, last_at)) in chunk {
-            query = query
-                .bind(event_type.as_str())
-                .bind(outcome.as_str())
-                .bind(*bucket)
-                .bind(*events)
-                .bind(*last_at);
-        }
-        query.execute(&mut *conn).await?;
+/// Adds each row of a tally to the stored one.
+const UPSERT: &str = "ON CONFLICT (event_type, outcome, bucket) DO UPDATE SET \
+     events = audit_rollup.events + excluded.events, \
+     last_at = CASE WHEN excluded.last_at > audit_rollup.last_at \
+       THEN excluded.last_at ELSE audit_rollup.last_at END";
+
+/// Adds a tally to the roll-up table inside the caller's SQLite transaction.
+pub fn add_sqlite(tx: &rusqlite::Transaction<'_>, tally: &Tally) -> Result<()> {
+    let mut upsert = tx.prepare(&format!(
+        "INSERT INTO audit_rollup (event_type, outcome, bucket, events, last_at) VALUES (?1, ?2, ?3, ?4, ?5) {UPSERT}"
+    ))?;
+    for ((event_type, outcome, bucket), (events, last_at)) in tally {
+        upsert.execute(rusqlite::params![event_type, outcome, bucket, events, last_at])?;
     }
+    Ok(())
+}
+
+/// Adds a tally to the roll-up table inside the caller's PostgreSQL transaction, in one statement.
+pub async fn add_postgres(conn: &mut sqlx::PgConnection, tally: &Tally) -> Result<()> {
+    let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((event_type, outcome, bucket), (events, last_at)) in tally {
+        columns.0.push(event_type.as_str());
+        columns.1.push(outcome.as_str());
+        columns.2.push(*bucket);
+        columns.3.push(*events);
+        columns.4.push(*last_at);
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO audit_rollup (event_type, outcome, bucket, events, last_at) \
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) {UPSERT}"
+    )))
+    .bind(columns.0)
+    .bind(columns.1)
+    .bind(columns.2)
+    .bind(columns.3)
+    .bind(columns.4)
+    .execute(conn)
+    .await?;
     Ok(())
 }
