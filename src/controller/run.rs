@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
-use kube::{Api, Client};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 
@@ -18,6 +18,10 @@ use crate::posture::selects;
 
 /// Reconciles in flight per controller (the store serves 4 connections at a time anyway).
 const RECONCILE_CONCURRENCY: u16 = 8;
+/// Requirement changes buffered per subscriber of the shared watch (each an `Arc`).
+const SHARED_STREAM_BUFFER: usize = 256;
+/// The annotation `kubectl apply` keeps a whole copy of the applied object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// Leader election on a coordination.k8s.io Lease.
 #[derive(Clone, Debug)]
@@ -64,9 +68,26 @@ pub async fn run(
     // evaluation (and a store connection wait) in memory at once.
     let reconcile_config =
         kube::runtime::controller::Config::default().concurrency(RECONCILE_CONCURRENCY);
-    let requirement_controller = Controller::new(requirements.clone(), watcher::Config::default())
-        .with_config(reconcile_config.clone());
-    let requirement_cache = requirement_controller.store();
+    // One watch of the requirements feeds their cache, their controller and the reports'
+    // controller, each object pruned of what no reconcile reads (managedFields, kubectl's
+    // last-applied copy of the spec): with a thousand requirements the cache is most of the memory.
+    let (requirement_cache, writer) = reflector::store_shared(SHARED_STREAM_BUFFER);
+    let subscribe = || {
+        writer
+            .subscribe()
+            .expect("a shared store's writer makes subscribers")
+    };
+    let (requirement_changes, requirement_triggers) = (subscribe(), subscribe());
+    let requirement_watch = watcher(requirements, watcher::Config::default())
+        .default_backoff()
+        .modify(|r: &mut Soc2Requirement| {
+            r.managed_fields_mut().clear();
+            r.annotations_mut().remove(LAST_APPLIED);
+        })
+        .reflect_shared(writer);
+    let requirement_controller =
+        Controller::for_shared_stream(requirement_changes, requirement_cache.clone())
+            .with_config(reconcile_config.clone());
     let report_controller =
         Controller::new(reports, watcher::Config::default()).with_config(reconcile_config);
     let report_cache = report_controller.store();
@@ -160,18 +181,14 @@ pub async fn run(
 
     let reports_run = report_controller
         // A requirement's change (its status above all) re-runs the reports that select it.
-        .watches(
-            requirements,
-            watcher::Config::default(),
-            move |requirement: Soc2Requirement| {
-                report_cache
-                    .state()
-                    .into_iter()
-                    .filter(|report| selects(report, &requirement))
-                    .map(|report| ObjectRef::from_obj(report.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_shared_stream(requirement_triggers, move |requirement: Arc<Soc2Requirement>| {
+            report_cache
+                .state()
+                .into_iter()
+                .filter(|report| selects(report, &requirement))
+                .map(|report| ObjectRef::from_obj(report.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(report::reconcile, report::error_policy, ctx.clone())
         .for_each(|_| async {});
@@ -207,7 +224,19 @@ pub async fn run(
         });
     }
     let integrity_run = integrity::run(ctx.clone(), stop.clone());
-    futures::join!(requirements_run, reports_run, integrity_run);
+    let requirement_watch = requirement_watch
+        .take_until(stop.clone().cancelled_owned())
+        .for_each(|event| async {
+            if let Err(error) = event {
+                tracing::warn!(%error, "watching Soc2Requirements");
+            }
+        });
+    futures::join!(
+        requirement_watch,
+        requirements_run,
+        reports_run,
+        integrity_run
+    );
 
     // Dropping every receiver makes the lease task release the Lease for a fast hand-over.
     if let Some((is_leader, task)) = lease {
