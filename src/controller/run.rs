@@ -17,7 +17,7 @@ use crate::http::Health;
 use crate::posture::selects;
 
 /// Reconciles in flight per controller (the store serves 4 connections at a time anyway).
-const RECONCILE_CONCURRENCY: u16 = 8;
+const RECONCILE_CONCURRENCY: u16 = 4;
 /// Requirement changes buffered per subscriber of the shared watch (each an `Arc`).
 const SHARED_STREAM_BUFFER: usize = 256;
 /// The annotation `kubectl apply` keeps a whole copy of the applied object in.
