@@ -36,6 +36,7 @@ on_both_backends!(
     a_bad_line_stores_nothing_of_the_run_even_after_full_batches,
     the_chain_links_every_stored_event,
     the_log_is_append_only,
+    verify_finds_an_edited_event_and_a_gap,
     concurrent_writers_extend_one_chain,
     the_query_agrees_with_the_pure_interval_rule,
     the_rollup_fast_path_equals_the_raw_count,
@@ -183,6 +184,55 @@ async fn the_log_is_append_only(f: Fixture) {
     assert!(update.unwrap_err().to_string().contains("append-only"));
     let delete = sqlx::query("DELETE FROM audit_events").execute(&pool).await;
     assert!(delete.unwrap_err().to_string().contains("append-only"));
+}
+
+/// Each store's own walk (rusqlite, PostgreSQL's native driver) finds what someone with write
+/// access to the database changed behind the store's back.
+async fn verify_finds_an_edited_event_and_a_gap(f: Fixture) {
+    let s = f.store().await;
+    let input: String = (0..50)
+        .map(|i| line(&format!("e{i}"), i * 1000, "t", "ok") + "\n")
+        .collect();
+    s.ingest(input.as_bytes()).await.unwrap();
+    let v = s.verify(|_| {}).await.unwrap();
+    assert!(v.intact(), "{:?}", v.problem());
+    assert_eq!(v.verified, 50);
+    let pool = f.pool().await;
+    let lift_append_only = match s.backend() {
+        Backend::Sqlite => "DROP TRIGGER audit_events_append_only_update",
+        Backend::Postgres => "ALTER TABLE audit_events DISABLE TRIGGER USER",
+    };
+    sqlx::query(lift_append_only).execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 17")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let broken = s.verify(|_| {}).await.unwrap().broken.unwrap();
+    assert_eq!(
+        (broken.seq, broken.reason),
+        (17, "the stored event does not hash to its stored hash")
+    );
+    sqlx::query("UPDATE audit_events SET actor = NULL WHERE seq = 17")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(s.verify(|_| {}).await.unwrap().intact(), "restored");
+    if s.backend() == Backend::Sqlite {
+        sqlx::query("DROP TRIGGER audit_events_append_only_delete")
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM audit_events WHERE seq = 30")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let v = s.verify(|_| {}).await.unwrap();
+    let broken = v.broken.unwrap();
+    assert_eq!(
+        (v.verified, broken.seq, broken.reason),
+        (29, 30, "events missing from the sequence")
+    );
 }
 
 #[tokio::test]

@@ -181,14 +181,17 @@ pub async fn run(
 
     let reports_run = report_controller
         // A requirement's change (its status above all) re-runs the reports that select it.
-        .watches_shared_stream(requirement_triggers, move |requirement: Arc<Soc2Requirement>| {
-            report_cache
-                .state()
-                .into_iter()
-                .filter(|report| selects(report, &requirement))
-                .map(|report| ObjectRef::from_obj(report.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches_shared_stream(
+            requirement_triggers,
+            move |requirement: Arc<Soc2Requirement>| {
+                report_cache
+                    .state()
+                    .into_iter()
+                    .filter(|report| selects(report, &requirement))
+                    .map(|report| ObjectRef::from_obj(report.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(report::reconcile, report::error_policy, ctx.clone())
         .for_each(|_| async {});

@@ -94,7 +94,7 @@ impl Store {
             Native::Postgres(pool) => tokio::spawn(append_postgres(pool.clone(), receiver)),
         };
         let (fed, written) = tokio::join!(feeding, written);
-        let written = written.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let written = super::joined(written);
         // A malformed line first: the writer saw no Commit and rolled back.
         fed?;
         Ok(written?.expect("the writer commits once everything is fed"))

@@ -122,12 +122,9 @@ fn open_sqlite(path: &std::path::Path) -> Result<rusqlite::Connection> {
     Ok(conn)
 }
 
-/// Runs blocking store work (rusqlite) off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+/// What a store task returned, or its panic carried on.
+fn joined<T>(outcome: std::result::Result<T, tokio::task::JoinError>) -> T {
+    outcome.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 impl Store {
@@ -216,9 +213,7 @@ impl Store {
 
     /// The newest link of the chain.
     pub async fn head(&self) -> Result<ChainHead> {
-        let row = sqlx::query(ingest::HEAD)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(ingest::HEAD).fetch_optional(&self.pool).await?;
         Ok(match row {
             Some(row) => ChainHead {
                 seq: row.try_get(0)?,

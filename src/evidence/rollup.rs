@@ -76,7 +76,9 @@ pub fn add_sqlite(tx: &rusqlite::Transaction<'_>, tally: &Tally) -> Result<()> {
         "INSERT INTO audit_rollup (event_type, outcome, bucket, events, last_at) VALUES (?1, ?2, ?3, ?4, ?5) {UPSERT}"
     ))?;
     for ((event_type, outcome, bucket), (events, last_at)) in tally {
-        upsert.execute(rusqlite::params![event_type, outcome, bucket, events, last_at])?;
+        upsert.execute(rusqlite::params![
+            event_type, outcome, bucket, events, last_at
+        ])?;
     }
     Ok(())
 }

@@ -87,7 +87,11 @@ impl Walk {
             } else {
                 "an event out of sequence"
             };
-            self.broken = Some(broken(reason, format!("#{expected_seq}"), format!("#{seq}")));
+            self.broken = Some(broken(
+                reason,
+                format!("#{expected_seq}"),
+                format!("#{seq}"),
+            ));
             return false;
         }
         if prev != self.head.hash {
@@ -145,7 +149,7 @@ impl Store {
         let walk = match &self.native {
             Native::Sqlite(path) => {
                 let path = path.clone();
-                super::blocking(move || walk_sqlite(&path, walk)).await?
+                super::joined(tokio::task::spawn_blocking(move || walk_sqlite(&path, walk)).await)?
             }
             Native::Postgres(pool) => walk_postgres(pool, walk).await?,
         };
