@@ -239,7 +239,7 @@ def main():
     print(f"  verification throughput: SQLite {hashed_mb / t_verify:.0f} MB/s ({n / t_verify:,.0f} events/s), sha256sum {hashed_mb / t_sha:.0f} MB/s")
     print("  ours: `soc2-operator evaluate -o json`, whole process: open + migration check, counts, recent events;")
     print("  baseline: scripts/bench/handwritten.sql in the sqlite3 CLI, whole process, same covering index")
-    print("  ingest: `soc2-operator ingest` of the JSON Lines (parse, canonicalise, chain, batched inserts)")
+    print("  ingest: `soc2-operator ingest` of the JSON Lines (parse and canonicalise; chain, insert and roll up on a writer thread)")
     print("  against `sqlite3 .import` of the same rows, hashes precomputed, into the same schema")
     print("  verify: `soc2-operator verify` (read every row, re-encode, SHA-256, compare) against `sha256sum`")
     print("  over the same bytes written to one file")
