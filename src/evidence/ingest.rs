@@ -82,7 +82,9 @@ impl Store {
                     }
                 }
             }
-            let _ = sender.send(Feed::Events(batch)).await;
+            if !batch.is_empty() {
+                let _ = sender.send(Feed::Events(batch)).await;
+            }
             let _ = sender.send(Feed::Commit).await;
             Ok::<_, Error>(())
         };
