@@ -79,7 +79,9 @@ impl Builder {
         } else {
             self.push("event_type IN ").bind_list(event_types);
         }
-        if !outcomes.is_empty() {
+        if let [only] = outcomes {
+            self.push(" AND outcome = ").bind(Param::Text(only.clone()));
+        } else if !outcomes.is_empty() {
             self.push(" AND outcome IN ").bind_list(outcomes);
         }
         self
@@ -232,22 +234,27 @@ fn hour_ranges(hours: &[i64]) -> Vec<(i64, i64)> {
 pub fn recent_events(spec: &Soc2RequirementSpec, window: &Window, limit: u32) -> CompiledQuery {
     let mut q = Builder::default();
     q.push("SELECT event_id, occurred_at, event_type, actor, outcome, resource, hash FROM audit_events WHERE seq IN (");
+    // One probe per type and outcome, each an equality: a list of outcomes (`outcome IN`) makes
+    // PostgreSQL read every event of the type in the window and sort them, where an equality
+    // walks the (type, time) index backwards and stops at `limit`.
     let mut first = true;
     for control in &spec.controls {
+        let outcomes: Vec<&[String]> = match control.evidence.outcomes.as_slice() {
+            [] => vec![&[]],
+            listed => listed.iter().map(std::slice::from_ref).collect(),
+        };
         for event_type in &control.evidence.event_types {
-            if !first {
-                q.push(" UNION ");
+            for outcome in &outcomes {
+                if !first {
+                    q.push(" UNION ");
+                }
+                first = false;
+                q.push("SELECT seq FROM (SELECT seq FROM audit_events WHERE ")
+                    .selector(std::slice::from_ref(event_type), outcome, window)
+                    .push(" ORDER BY occurred_at DESC LIMIT ")
+                    .bind(Param::Int(limit.into()))
+                    .push(") AS probe");
             }
-            first = false;
-            q.push("SELECT seq FROM (SELECT seq FROM audit_events WHERE ")
-                .selector(
-                    std::slice::from_ref(event_type),
-                    &control.evidence.outcomes,
-                    window,
-                )
-                .push(" ORDER BY occurred_at DESC LIMIT ")
-                .bind(Param::Int(limit.into()))
-                .push(") AS probe");
         }
     }
     q.push(") ORDER BY occurred_at DESC, seq DESC LIMIT ")
