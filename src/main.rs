@@ -271,7 +271,7 @@ fn main() -> ExitCode {
 }
 
 /// glibc gives every thread that allocates an arena of its own, each holding on to its freed
-/// memory: with the runtime's threads, ~9 MiB of a 1,000-requirement operator's 56 MiB peak
+/// memory: with the runtime's threads, ~6 MiB of a 1,000-requirement operator's 56 MiB peak
 /// (scripts/bench/scale.py). One arena, behind glibc's per-thread caches, cost no measurable speed.
 fn one_malloc_arena() {
     #[cfg(target_env = "gnu")]
