@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::io::BufRead;
 
-use sqlx::Row;
+use rusqlite::OptionalExtension;
 use tokio::sync::mpsc;
 
 use super::chain::{self, ChainHead, GENESIS};
@@ -20,6 +20,20 @@ const BATCH: usize = 5_000;
 
 /// The newest link: `seq, hash` of the last event, if any.
 pub(super) const HEAD: &str = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1";
+
+/// The head from what [`HEAD`] returned: the newest event's `(seq, hash)`, or none at all.
+pub(super) fn head_of(newest: Option<(i64, Vec<u8>)>) -> Result<ChainHead> {
+    Ok(match newest {
+        Some((seq, hash)) => ChainHead {
+            seq,
+            hash: super::hash_of(hash)?,
+        },
+        None => ChainHead {
+            seq: 0,
+            hash: GENESIS,
+        },
+    })
+}
 
 /// What one ingest run did.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -113,20 +127,14 @@ fn append_sqlite(
     // Writers take turns from before the head is read to the commit, so concurrent runs (other
     // processes included) extend one chain, never fork it: IMMEDIATE takes the write lock now.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut head = match tx.prepare(HEAD)?.query([])?.next()? {
-        Some(row) => ChainHead {
-            seq: row.get(0)?,
-            hash: super::hash_of(row.get(1)?)?,
-        },
-        None => ChainHead {
-            seq: 0,
-            hash: GENESIS,
-        },
-    };
+    let newest = tx
+        .query_row(HEAD, [], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    // `report.head` is the chain's head as the run extends it.
     let mut report = IngestReport {
         accepted: 0,
         duplicates: 0,
-        head: head.clone(),
+        head: head_of(newest)?,
     };
     let mut tallier = Tallier::default();
     {
@@ -141,8 +149,8 @@ fn append_sqlite(
                 None => return Ok(None),
             };
             for event in &events {
-                let seq = head.seq + 1;
-                let hash = chain::link(&head.hash, seq, event);
+                let seq = report.head.seq + 1;
+                let hash = chain::link(&report.head.hash, seq, event);
                 let inserted = insert.execute(rusqlite::params![
                     seq,
                     event.id,
@@ -152,7 +160,7 @@ fn append_sqlite(
                     event.outcome,
                     event.resource,
                     event.attributes,
-                    head.hash,
+                    report.head.hash,
                     hash,
                 ])?;
                 if inserted == 0 {
@@ -160,14 +168,13 @@ fn append_sqlite(
                     continue;
                 }
                 tallier.add(event);
-                head = ChainHead { seq, hash };
+                report.head = ChainHead { seq, hash };
                 report.accepted += 1;
             }
         }
     }
     super::rollup::add_sqlite(&tx, &tallier.into_tally())?;
     tx.commit()?;
-    report.head = head;
     Ok(Some(report))
 }
 
@@ -183,20 +190,12 @@ async fn append_postgres(
     sqlx::query("LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *tx)
         .await?;
-    let mut head = match sqlx::query(HEAD).fetch_optional(&mut *tx).await? {
-        Some(row) => ChainHead {
-            seq: row.try_get(0)?,
-            hash: super::hash_of(row.try_get(1)?)?,
-        },
-        None => ChainHead {
-            seq: 0,
-            hash: GENESIS,
-        },
-    };
+    let newest = sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
+    // `report.head` is the chain's head as the run extends it.
     let mut report = IngestReport {
         accepted: 0,
         duplicates: 0,
-        head: head.clone(),
+        head: head_of(newest)?,
     };
     let mut tallier = Tallier::default();
     loop {
@@ -222,18 +221,17 @@ async fn append_postgres(
         }
         let mut rows = Columns::default();
         for event in &events {
-            let seq = head.seq + 1;
-            let hash = chain::link(&head.hash, seq, event);
-            rows.push(seq, event, head.hash, hash);
+            let seq = report.head.seq + 1;
+            let hash = chain::link(&report.head.hash, seq, event);
+            rows.push(seq, event, report.head.hash, hash);
             tallier.add(event);
-            head = ChainHead { seq, hash };
+            report.head = ChainHead { seq, hash };
         }
         rows.insert(&mut tx).await?;
         report.accepted += events.len() as u64;
     }
     super::rollup::add_postgres(&mut tx, &tallier.into_tally()).await?;
     tx.commit().await?;
-    report.head = head;
     Ok(Some(report))
 }
 

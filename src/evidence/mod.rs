@@ -213,17 +213,10 @@ impl Store {
 
     /// The newest link of the chain.
     pub async fn head(&self) -> Result<ChainHead> {
-        let row = sqlx::query(ingest::HEAD).fetch_optional(&self.pool).await?;
-        Ok(match row {
-            Some(row) => ChainHead {
-                seq: row.try_get(0)?,
-                hash: hash_of(row.try_get(1)?)?,
-            },
-            None => ChainHead {
-                seq: 0,
-                hash: chain::GENESIS,
-            },
-        })
+        let newest = sqlx::query_as(ingest::HEAD)
+            .fetch_optional(&self.pool)
+            .await?;
+        ingest::head_of(newest)
     }
 
     /// What the store holds for `spec` over `window`: counts per control and interval, the
