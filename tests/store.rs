@@ -198,11 +198,16 @@ async fn verify_finds_an_edited_event_and_a_gap(f: Fixture) {
     assert!(v.intact(), "{:?}", v.problem());
     assert_eq!(v.verified, 50);
     let pool = f.pool().await;
-    let lift_append_only = match s.backend() {
-        Backend::Sqlite => "DROP TRIGGER audit_events_append_only_update",
-        Backend::Postgres => "ALTER TABLE audit_events DISABLE TRIGGER USER",
+    let lift_append_only: &[&'static str] = match s.backend() {
+        Backend::Sqlite => &[
+            "DROP TRIGGER audit_events_append_only_update",
+            "DROP TRIGGER audit_events_append_only_delete",
+        ],
+        Backend::Postgres => &["ALTER TABLE audit_events DISABLE TRIGGER USER"],
     };
-    sqlx::query(lift_append_only).execute(&pool).await.unwrap();
+    for &statement in lift_append_only {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
     sqlx::query("UPDATE audit_events SET actor = 'mallory' WHERE seq = 17")
         .execute(&pool)
         .await
@@ -217,12 +222,6 @@ async fn verify_finds_an_edited_event_and_a_gap(f: Fixture) {
         .await
         .unwrap();
     assert!(s.verify(|_| {}).await.unwrap().intact(), "restored");
-    if s.backend() == Backend::Sqlite {
-        sqlx::query("DROP TRIGGER audit_events_append_only_delete")
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
     sqlx::query("DELETE FROM audit_events WHERE seq = 30")
         .execute(&pool)
         .await
